@@ -1,0 +1,160 @@
+"""``TableRest``: the Flask extension that serves resources. State lives per app.
+
+::
+
+    api = TableRest(app)              # or TableRest() then api.init_app(app)
+    api.add(User, hidden=("password",))
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Request, current_app, g
+from sqlalchemy import Engine, Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from .database import configure_engine, create_engine
+from .errors import ConfigurationError, register_error_handlers
+from .resource import Resource
+from .settings import Settings, build_settings
+from .views import Endpoints, index_view
+
+Authenticator = Callable[[Request, "State"], Any]
+
+
+@dataclass
+class State:
+    """What one app's tablerest holds: settings, the engine, the resources and their routes."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    endpoints: dict[str, Endpoints] = field(default_factory=dict)
+    by_table: dict[Table, Endpoints] = field(default_factory=dict)
+    routes: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)
+    authenticator: Authenticator | None = None
+
+    def principal(self, request: Request) -> Any:
+        """The authenticated user's id, or None when the request carries no credentials."""
+        if self.authenticator is None:
+            return None
+        return self.authenticator(request, self)
+
+
+class TableRest:
+    """Serve SQLAlchemy models (or tables) as REST resources on a Flask app.
+
+    :param app: the app to serve on; or call :meth:`init_app` later, once per app.
+    :param db: a Flask-SQLAlchemy ``SQLAlchemy`` object whose engine to use.
+    :param engine: an engine to use instead of one built from ``DATABASE_URL``.
+    :param index: serve ``GET /`` with the list of resources.
+    """
+
+    def __init__(self, app: Flask | None = None, *, db: Any | None = None,
+                 engine: Engine | None = None, index: bool = True) -> None:
+        self.db = db
+        self.engine = engine
+        self.index = index
+        self.resources: list[Resource] = []
+        self.authenticator: Authenticator | None = None
+        self._apps: list[Flask] = []
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        if "tablerest" in app.extensions:
+            raise ConfigurationError("tablerest is already initialised on this app.")
+        settings = build_settings(app.config)
+        engine = self._engine_for(app, settings)
+        state = State(settings, engine, sessionmaker(bind=engine),
+                      authenticator=self.authenticator)
+        app.extensions["tablerest"] = state
+        app.config.setdefault("MAX_CONTENT_LENGTH", settings.max_body_bytes)
+        register_error_handlers(app)
+        app.before_request(_assign_request_id)
+        app.teardown_appcontext(_close_session)
+        if self.index:
+            app.add_url_rule("/", "tablerest.index", index_view(lambda: list(state.endpoints)),
+                             methods=["GET"])
+        self._apps.append(app)
+        for resource in self.resources:
+            self._register(app, state, resource)
+
+    def _engine_for(self, app: Flask, settings: Settings) -> Engine:
+        if self.engine is not None:
+            configure_engine(self.engine, settings)
+            return self.engine
+        if self.db is not None:
+            with app.app_context():
+                engine: Engine = self.db.engine
+            configure_engine(engine, settings)
+            return engine
+        return create_engine(settings.database_url, settings)
+
+    def add(self, model_or_resource: type | Resource, **options: Any) -> Resource:
+        """Expose a model (with ``options``), a ``Resource`` subclass, or a ``Resource``."""
+        if isinstance(model_or_resource, Resource):
+            resource = model_or_resource
+        elif isinstance(model_or_resource, type) and issubclass(model_or_resource, Resource):
+            resource = model_or_resource(**options)
+        else:
+            resource = Resource(model_or_resource, **options)
+        if any(existing.name_ == resource.name_ for existing in self.resources):
+            raise ConfigurationError(f"A resource named {resource.name_!r} is already added.")
+        self.resources.append(resource)
+        for app in self._apps:
+            self._register(app, app.extensions["tablerest"], resource)
+        return resource
+
+    def _register(self, app: Flask, state: State, resource: Resource) -> None:
+        endpoints = Endpoints(resource, state)
+        endpoints.register(app)
+        state.endpoints[resource.name_] = endpoints
+        state.by_table.setdefault(resource.info.table, endpoints)
+        for each in state.endpoints.values():
+            each.link(app, state.by_table)
+
+    def engine_of(self, app: Flask | None = None) -> Engine:
+        """The engine serving ``app`` (default: the current app)."""
+        return state_of(app).engine
+
+    def set_authenticator(self, authenticator: Authenticator) -> None:
+        """Who is calling: ``authenticator(request, state)`` returns a user id or None."""
+        self.authenticator = authenticator
+        for app in self._apps:
+            app.extensions["tablerest"].authenticator = authenticator
+
+
+def state_of(app: Flask | None = None) -> State:
+    """The tablerest state of ``app`` (default: the current app)."""
+    target = app if app is not None else current_app
+    try:
+        state: State = target.extensions["tablerest"]
+    except KeyError:
+        raise ConfigurationError("tablerest is not initialised on this app.") from None
+    return state
+
+
+def current_session() -> Session:
+    """The ORM session of the current app context, created on first use."""
+    session: Session | None = g.get("_tablerest_session")
+    if session is None:
+        session = state_of().session_factory()
+        g._tablerest_session = session
+    return session
+
+
+def _assign_request_id() -> None:
+    from flask import request
+
+    g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session: Session | None = g.pop("_tablerest_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,1 @@
+"""The one query description, its parsers (URL, JSON body) and its compiler to SQL."""

@@ -1,0 +1,160 @@
+"""The one internal description of a list query, and the registry of filter operators.
+
+URL parameters and the QUERY body both parse into a ``Query``; only ``compile.py`` turns a
+``Query`` into SQL. Values in a ``Query`` are already coerced to the column's Python type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement
+
+from ..schema import FieldInfo, RelationInfo
+
+ValueKind = Literal["scalar", "list", "bool", "pattern"]
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A filter operator: how its value is read and how it becomes SQL."""
+
+    name: str
+    kind: ValueKind
+    build: Callable[[ColumnElement[Any], Any], ColumnElement[bool]]
+
+
+OPERATORS: dict[str, Operator] = {}
+
+
+def operator(name: str, kind: ValueKind = "scalar") -> Callable[
+    [Callable[[ColumnElement[Any], Any], ColumnElement[bool]]],
+    Callable[[ColumnElement[Any], Any], ColumnElement[bool]],
+]:
+    """Register a filter operator under ``name``; a second registration is refused."""
+
+    def register(
+        build: Callable[[ColumnElement[Any], Any], ColumnElement[bool]],
+    ) -> Callable[[ColumnElement[Any], Any], ColumnElement[bool]]:
+        if name in OPERATORS:
+            raise ValueError(f"The filter operator {name!r} is already registered.")
+        OPERATORS[name] = Operator(name, kind, build)
+        return build
+
+    return register
+
+
+@operator("eq")
+def _eq(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
+
+
+@operator("ne")
+def _ne(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return column.is_not(None) if value is None else column != value
+
+
+@operator("lt")
+def _lt(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    result: ColumnElement[bool] = column < value
+    return result
+
+
+@operator("lte")
+def _lte(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    result: ColumnElement[bool] = column <= value
+    return result
+
+
+@operator("gt")
+def _gt(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    result: ColumnElement[bool] = column > value
+    return result
+
+
+@operator("gte")
+def _gte(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    result: ColumnElement[bool] = column >= value
+    return result
+
+
+@operator("in", kind="list")
+def _in(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return column.in_(value)
+
+
+@operator("like", kind="pattern")
+def _like(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return column.like(value)
+
+
+@operator("ilike", kind="pattern")
+def _ilike(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return column.ilike(value)
+
+
+@operator("isnull", kind="bool")
+def _isnull(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return column.is_(None) if value else column.is_not(None)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``field op value``; ``relation`` set when the field belongs to a related table."""
+
+    field: FieldInfo
+    op: Operator
+    value: Any
+    relation: RelationInfo | None = None
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+Node = Condition | And | Or | Not
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: FieldInfo
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a list request asks for, independent of how it was written."""
+
+    where: Node | None = None
+    sort: tuple[SortKey, ...] = ()
+    limit: int = 20
+    offset: int | None = None
+    cursor: str | None = None
+    fields: tuple[str, ...] | None = None
+    include: tuple[str, ...] = ()
+    count: bool = True
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The names a query against one resource may use: visible fields and relations."""
+
+    fields: Mapping[str, FieldInfo]
+    relations: Mapping[str, tuple[RelationInfo, Mapping[str, FieldInfo]]] = field(
+        default_factory=dict
+    )
+    default_limit: int = 20
+    max_limit: int = 100

@@ -1,0 +1,205 @@
+"""What a resource declares: its model, writable and hidden fields, limits, hooks, policy.
+
+Subclass ``Resource`` and set class attributes, or pass the same names as keywords::
+
+    class Users(Resource):
+        model = User
+        hidden = ("password",)
+
+    api.add(Users)                      # or: api.add(User, hidden=("password",))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from sqlalchemy import ColumnElement, Connection, Select, Table
+
+from .errors import ConfigurationError
+from .schema import FieldInfo, TableInfo, describe_model, describe_table
+
+
+@dataclass
+class RequestContext:
+    """What hooks and policies know about the request being answered."""
+
+    connection: Connection
+    method: str
+    principal: Any | None = None  # the authenticated user's id, when auth is on
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Policy:
+    """Who may see and change which rows of one resource; the default allows everything.
+
+    The same policy governs every route of the resource: lists, items, relationship lists
+    (through ``visible``), creates, updates, replaces, deletes and many-to-many links. Refuse
+    by raising ``Unauthorized`` (no or bad credentials) or ``Forbidden``.
+    """
+
+    def visible(self, ctx: RequestContext, table: Table) -> ColumnElement[bool] | None:
+        """A condition on ``table`` that rows must meet to be seen, or None for all."""
+        return None
+
+    def can_create(self, ctx: RequestContext, values: dict[str, Any]) -> None:
+        """Check (and possibly complete, e.g. set the owner of) a row about to be inserted."""
+
+    def can_update(self, ctx: RequestContext, current: Mapping[str, Any],
+                   values: dict[str, Any]) -> None:
+        """Check a change to the row ``current``; also called for many-to-many links."""
+
+    def can_delete(self, ctx: RequestContext, current: Mapping[str, Any]) -> None:
+        """Check the deletion of the row ``current``."""
+
+
+_OPTIONS = (
+    "model", "table", "name", "hidden", "writable", "read_only", "max_limit", "default_limit",
+    "default_sort", "schemas", "policy", "allow_writes", "relations",
+)
+
+
+class Resource:
+    """One table exposed over HTTP. Every attribute below can also be passed as a keyword."""
+
+    model: ClassVar[type | None] = None
+    table: ClassVar[Table | None] = None
+    #: The URL segment; defaults to the table name.
+    name: ClassVar[str | None] = None
+    #: Write-only fields: clients may set them, they never leave the server.
+    hidden: ClassVar[Sequence[str]] = ()
+    #: The fields a client may set; None means every column that is not read-only.
+    writable: ClassVar[Sequence[str] | None] = None
+    #: Fields clients may read but not set, on top of keys and timestamps.
+    read_only: ClassVar[Sequence[str]] = ()
+    max_limit: ClassVar[int | None] = None
+    default_limit: ClassVar[int | None] = None
+    #: Sort used when the request gives none, e.g. ``("-created_at",)``; the key ends every sort.
+    default_sort: ClassVar[Sequence[str]] = ()
+    #: Validation overrides by method ("create", "update", "replace", or "*" for all):
+    #: a pydantic model class or a JSON Schema dict.
+    schemas: ClassVar[Mapping[str, object]] = {}
+    policy: ClassVar[Policy | None] = None
+    allow_writes: ClassVar[bool] = True
+    #: Relations to expose; None means every relation whose target is a resource too.
+    relations: ClassVar[Sequence[str] | None] = None
+
+    def __init__(self, model: type | None = None, **options: Any) -> None:
+        unknown = set(options) - set(_OPTIONS)
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown resource option(s): {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(_OPTIONS)}."
+            )
+        self._options: dict[str, Any] = {name: getattr(type(self), name) for name in _OPTIONS}
+        self._options.update(options)
+        if model is not None:
+            self._options["model"] = model
+        self.info = self._describe()
+        self.name_: str = self._options["name"] or self.info.name
+        self.policy_: Policy = self._options["policy"] or Policy()
+        self.hidden_fields: frozenset[str] = frozenset(self._declared("hidden")) | frozenset(
+            name for name, info in self.info.fields.items() if info.is_password
+        )
+        self._check_names(self.hidden_fields, "hidden")
+        self.visible: dict[str, FieldInfo] = {
+            name: info for name, info in self.info.fields.items()
+            if name not in self.hidden_fields
+        }
+        self.writable_fields = self._writable()
+        self.allows_writes = bool(self._options["allow_writes"]) and self.info.writable_table
+        self.default_sort_keys: tuple[str, ...] = tuple(self._options["default_sort"])
+        self.schema_overrides: Mapping[str, object] = dict(self._options["schemas"] or {})
+        bad = set(self.schema_overrides) - {"create", "update", "replace", "*"}
+        if bad:
+            raise ConfigurationError(
+                f"Resource {self.name_!r}: schemas keys must be create, update, replace or '*', "
+                f"got {', '.join(sorted(bad))}."
+            )
+
+    # -- declaration helpers -------------------------------------------------------------
+
+    def _describe(self) -> TableInfo:
+        model, table = self._options["model"], self._options["table"]
+        if model is not None:
+            return describe_model(model)
+        if isinstance(table, Table):
+            return describe_table(table)
+        raise ConfigurationError("A resource needs a model (or a table) to expose.")
+
+    def _declared(self, option: str) -> Sequence[str]:
+        value = self._options[option]
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            raise ConfigurationError(
+                f"Resource option {option!r} must be a list of field names, not the string "
+                f"{value!r}."
+            )
+        model_default = getattr(self.info.model, f"__{option}__", ())
+        return tuple(value) or tuple(model_default)
+
+    def _check_names(self, names: frozenset[str] | Sequence[str], option: str) -> None:
+        unknown = [name for name in names if name not in self.info.fields]
+        if unknown:
+            raise ConfigurationError(
+                f"Resource {self.info.name!r}: {option} names unknown field(s) "
+                f"{', '.join(map(repr, unknown))}."
+            )
+
+    def _writable(self) -> dict[str, FieldInfo]:
+        declared = self._options["writable"]
+        if declared is None:
+            declared = getattr(self.info.model, "__fillable__", None)
+        read_only = set(self._declared("read_only"))
+        self._check_names(tuple(read_only), "read_only")
+        if declared is not None:
+            self._check_names(tuple(declared), "writable")
+            names = list(declared)
+        else:
+            names = [
+                name for name, info in self.info.fields.items()
+                if not info.is_timestamp and not (info.primary_key and info.has_default)
+            ]
+        return {
+            name: self.info.fields[name] for name in names
+            if name not in read_only and not self.info.fields[name].is_timestamp
+        }
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        return self._options
+
+    # -- hooks: override in a subclass ---------------------------------------------------
+
+    def base_query(self, statement: Select[Any], ctx: RequestContext) -> Select[Any]:
+        """Narrow or join every read of this resource (lists, items, relationship lists)."""
+        return statement
+
+    def before_create(self, values: dict[str, Any], ctx: RequestContext) -> None:
+        """Adjust the values of a row about to be inserted."""
+
+    def after_create(self, item: dict[str, Any], ctx: RequestContext) -> None:
+        """React to a row just inserted, inside the same transaction."""
+
+    def before_update(self, current: Mapping[str, Any], values: dict[str, Any],
+                      ctx: RequestContext) -> None:
+        """Adjust the values about to be written over ``current``."""
+
+    def after_update(self, item: dict[str, Any], ctx: RequestContext) -> None:
+        """React to a row just updated, inside the same transaction."""
+
+    def before_delete(self, current: Mapping[str, Any], ctx: RequestContext) -> None:
+        """React to a row about to be deleted."""
+
+    def after_delete(self, current: Mapping[str, Any], ctx: RequestContext) -> None:
+        """React to a row just deleted, inside the same transaction."""
+
+    def before_link(self, current: Mapping[str, Any], relation: str,
+                    other: Mapping[str, Any], ctx: RequestContext) -> None:
+        """Check a many-to-many link or unlink between ``current`` and ``other``."""
+
+    def render(self, data: Any, ctx: RequestContext) -> Any:
+        """Adjust the data of a successful GET before it is rendered."""
+        return data

@@ -1,0 +1,129 @@
+"""One frozen ``Settings``, built once from the app's config and the environment.
+
+Sources, later ones winning: Flask's ``app.config``, then environment variables —
+``DATABASE_URL``, every ``TABLEREST_*`` variable, and every variable whose prefix is listed
+in ``FLASK_CONFIG_PREFIXES`` (``SQLALCHEMY,AWS`` copies ``SQLALCHEMY_*`` and ``AWS_*``).
+``SQLALCHEMY_DEFAULT`` names the main database, ``SQLALCHEMY_<NAME>`` (a URL) binds another.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigurationError
+
+DEFAULT_DATABASE_URL = "sqlite:///tablerest.db"
+
+# SQLALCHEMY_* keys that are settings of Flask-SQLAlchemy, not database binds.
+_NOT_BINDS = {
+    "SQLALCHEMY_DATABASE_URI", "SQLALCHEMY_BINDS", "SQLALCHEMY_ECHO", "SQLALCHEMY_RECORD_QUERIES",
+    "SQLALCHEMY_TRACK_MODIFICATIONS", "SQLALCHEMY_ENGINE_OPTIONS", "SQLALCHEMY_POOL_SIZE",
+    "SQLALCHEMY_DEFAULT", "SQLALCHEMY_COMMIT_ON_TEARDOWN",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything tablerest reads from configuration, validated."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    binds: Mapping[str, str] = field(default_factory=dict)
+    secret_key: str | None = None
+    token_ttl: int = 3600
+    max_body_bytes: int = 1024 * 1024
+    default_limit: int = 20
+    max_limit: int = 100
+    sqlite_busy_timeout_ms: int = 5000
+    sqlite_wal: bool = True
+    echo_sql: bool = False
+
+
+def load_environment(config: MutableMapping[str, Any], environ: Mapping[str, str]) -> None:
+    """Copy ``DATABASE_URL``, ``TABLEREST_*`` and the ``FLASK_CONFIG_PREFIXES`` into ``config``."""
+    prefixes = ["TABLEREST"]
+    listed = environ.get("FLASK_CONFIG_PREFIXES", "")
+    prefixes += [p.strip().upper().rstrip("_") for p in listed.split(",") if p.strip()]
+    for key, value in environ.items():
+        if key == "DATABASE_URL" or any(key.startswith(p + "_") for p in prefixes):
+            config[key] = value
+
+
+def _integer(config: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
+    raw = config.get(key, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"{key} must be an integer, got {raw!r}."
+        ) from None
+    if value < minimum:
+        raise ConfigurationError(f"{key} must be at least {minimum}, got {value}.")
+    return value
+
+
+def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
+    raw = config.get(key, default)
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{key} must be true or false, got {raw!r}.")
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` and ``postgres://`` URLs."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
+def build_settings(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate ``config`` (with the environment merged over it) into ``Settings``."""
+    merged: dict[str, Any] = dict(config)
+    load_environment(merged, os.environ if environ is None else environ)
+    url = (
+        merged.get("DATABASE_URL")
+        or merged.get("SQLALCHEMY_DEFAULT")
+        or merged.get("SQLALCHEMY_DATABASE_URI")
+        or DEFAULT_DATABASE_URL
+    )
+    binds = {
+        key[len("SQLALCHEMY_"):].lower(): normalise_url(str(value))
+        for key, value in merged.items()
+        if key.startswith("SQLALCHEMY_") and key not in _NOT_BINDS
+        and isinstance(value, str) and "://" in value
+    }
+    binds.update({str(k): normalise_url(str(v)) for k, v in
+                  (merged.get("SQLALCHEMY_BINDS") or {}).items()})
+    secret = merged.get("TABLEREST_SECRET_KEY") or merged.get("SECRET_KEY")
+    if secret is not None and len(str(secret)) < 16:
+        raise ConfigurationError(
+            "TABLEREST_SECRET_KEY must be at least 16 characters long; generate one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'."
+        )
+    default_limit = _integer(merged, "TABLEREST_DEFAULT_LIMIT", 20, 1)
+    max_limit = _integer(merged, "TABLEREST_MAX_LIMIT", 100, 1)
+    if default_limit > max_limit:
+        raise ConfigurationError(
+            f"TABLEREST_DEFAULT_LIMIT ({default_limit}) is above TABLEREST_MAX_LIMIT "
+            f"({max_limit})."
+        )
+    return Settings(
+        database_url=normalise_url(str(url)),
+        binds=binds,
+        secret_key=None if secret is None else str(secret),
+        token_ttl=_integer(merged, "TABLEREST_TOKEN_TTL", 3600, 1),
+        max_body_bytes=_integer(merged, "TABLEREST_MAX_BODY", 1024 * 1024, 1),
+        default_limit=default_limit,
+        max_limit=max_limit,
+        sqlite_busy_timeout_ms=_integer(merged, "TABLEREST_SQLITE_BUSY_TIMEOUT", 5000, 0),
+        sqlite_wal=_boolean(merged, "TABLEREST_SQLITE_WAL", True),
+        echo_sql=_boolean(merged, "TABLEREST_ECHO_SQL", False),
+    )

@@ -1,0 +1,80 @@
+"""Fixtures: every test that takes ``db_url`` runs on SQLite and on a real PostgreSQL server.
+
+The PostgreSQL server is started once per session (``pgserver.py``) and removed at the end.
+Each test gets an empty schema: a new SQLite file, or the tables dropped and re-created.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from pgserver import PostgresServer, postgres_for_tests
+from testapp import Base, create_app
+
+from tablerest.extension import state_of
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    server = postgres_for_tests()
+    if server is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run installs it.")
+        pytest.skip("PostgreSQL binaries are not installed (apt-get install postgresql).")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres: PostgresServer) -> str:
+    return postgres.create_database("tablerest_test")
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL to an empty database: a fresh SQLite file, or the shared PostgreSQL test db."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+        connection.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app(db_url: str) -> Iterator[Flask]:
+    app = create_app(db_url)
+    app.testing = True
+    engine = state_of(app).engine
+    Base.metadata.create_all(engine)
+    yield app
+    engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def engine(app: Flask) -> sa.Engine:
+    return state_of(app).engine
+
+
+def rows(engine: sa.Engine, sql: str, **params: Any) -> list[dict[str, Any]]:
+    """What is in the database, read with plain SQL."""
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(sa.text(sql), params).mappings()]
