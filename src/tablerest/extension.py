@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Request, current_app, g
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from .database import configure_engine, create_engine
@@ -37,6 +37,7 @@ class State:
     by_table: dict[Table, Endpoints] = field(default_factory=dict)
     routes: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)
     authenticator: Authenticator | None = None
+    metadata: MetaData | None = None
 
     def principal(self, request: Request) -> Any:
         """The authenticated user's id, or None when the request carries no credentials."""
@@ -52,11 +53,14 @@ class TableRest:
     :param db: a Flask-SQLAlchemy ``SQLAlchemy`` object whose engine to use.
     :param engine: an engine to use instead of one built from ``DATABASE_URL``.
     :param index: serve ``GET /`` with the list of resources.
+    :param metadata: the models' ``MetaData``, for migrations; default: the first resource's.
     """
 
     def __init__(self, app: Flask | None = None, *, db: Any | None = None,
-                 engine: Engine | None = None, index: bool = True) -> None:
+                 engine: Engine | None = None, index: bool = True,
+                 metadata: MetaData | None = None) -> None:
         self.db = db
+        self.metadata = metadata
         self.engine = engine
         self.index = index
         self.resources: list[Resource] = []
@@ -71,7 +75,7 @@ class TableRest:
         settings = build_settings(app.config)
         engine = self._engine_for(app, settings)
         state = State(settings, engine, sessionmaker(bind=engine),
-                      authenticator=self.authenticator)
+                      authenticator=self.authenticator, metadata=self.metadata)
         app.extensions["tablerest"] = state
         app.config.setdefault("MAX_CONTENT_LENGTH", settings.max_body_bytes)
         register_error_handlers(app)
@@ -115,6 +119,8 @@ class TableRest:
         endpoints.register(app)
         state.endpoints[resource.name_] = endpoints
         state.by_table.setdefault(resource.info.table, endpoints)
+        if state.metadata is None:
+            state.metadata = resource.info.table.metadata
         for each in state.endpoints.values():
             each.link(app, state.by_table)
 

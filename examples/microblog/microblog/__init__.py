@@ -1,0 +1,1 @@
+"""twittor: a microblog API (users, messages, follows) built only on tablerest's public API."""

@@ -1,0 +1,61 @@
+"""The microblog's tables: users, their messages, and who follows whom."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from tablerest import Email, Model, Password, Timestamps
+
+
+class Base(Model, DeclarativeBase):
+    pass
+
+
+follows = Table(
+    "follows",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("follower_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("followed_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("follower_id", "followed_id", name="uq_follows_pair"),
+    Index("ix_follows_followed_id", "followed_id"),
+)
+
+
+class User(Base, Timestamps):
+    __tablename__ = "users"
+    __fillable__ = ("name", "email", "password")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(Email(120), unique=True)
+    password: Mapped[str] = mapped_column(Password)
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="author", passive_deletes=True, order_by="Message.id")
+    following: Mapped[list[User]] = relationship(
+        secondary=follows,
+        primaryjoin=lambda: User.id == follows.c.follower_id,
+        secondaryjoin=lambda: User.id == follows.c.followed_id,
+        back_populates="followers", passive_deletes=True,
+    )
+    followers: Mapped[list[User]] = relationship(
+        secondary=follows,
+        primaryjoin=lambda: User.id == follows.c.followed_id,
+        secondaryjoin=lambda: User.id == follows.c.follower_id,
+        back_populates="following", passive_deletes=True,
+    )
+
+
+class Message(Base, Timestamps):
+    __tablename__ = "messages"
+    __fillable__ = ("content",)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+    author: Mapped[User] = relationship(back_populates="messages")
