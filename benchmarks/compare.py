@@ -10,7 +10,7 @@ from .client import Answer, Endpoint
 _HEADERS = {"GET": ("Content-Type", "ETag"), "POST": ("Content-Type", "Location")}
 
 
-def differences(endpoint: Endpoint, floor: Answer, tablerest: Answer, most: int = 5) -> list[str]:
+def differences(endpoint: Endpoint, floor: Answer, tablerest: Answer, most: int = 3) -> list[str]:
     """Where ``tablerest``'s answer to ``endpoint`` differs from the floor's, briefly.
 
     GET bodies must be equal; a POST creates a new row each time, so only the shape of its

@@ -24,7 +24,7 @@ from .client import Answer, Endpoint, check, endpoints, floor_token, tablerest_t
 from .compare import differences
 from .data import PASSWORD, BenchUser, Sizes, cached_database, fresh_copy, typical_user
 from .report import failure_notes, table
-from .server import AppSpec, serve
+from .server import AppSpec, log_tail, serve
 from .wrk import INSTALL_HINT, WrkOptions, WrkResult, executable, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,21 +141,32 @@ def measure(spec: AppSpec, plan: Plan, get_token: Callable[[str], str]) -> AppRu
     with open(directory / "gunicorn.log", "w+b") as log:
         try:
             with serve(spec, env, plan.server_cpu, log) as base_url:
-                token = get_token(base_url)
-                for endpoint in plan.endpoints:
-                    outcome.answers[endpoint.label] = check(base_url, endpoint, token)
-                for endpoint in plan.endpoints:
-                    run(base_url, endpoint, token, plan.warmup, plan.wrk, directory)
-                    result = run(base_url, endpoint, token, plan.duration, plan.wrk, directory)
-                    outcome.results[endpoint.label] = result
-                    _progress(
-                        f"  {spec.label:<9} {endpoint.label:<27}"
-                        f" {result.requests_per_second:>9,.0f} req/s"
-                        f"  p99 {result.p99_seconds * 1000:7.2f} ms"
-                    )
+                try:
+                    _drive(spec, plan, get_token(base_url), base_url, directory, outcome)
+                except BenchmarkError as error:
+                    raise BenchmarkError(
+                        f"{error}\ngunicorn's log ends with:\n{log_tail(log)}"
+                    ) from error
         except BenchmarkError as error:
             outcome.error = str(error)
     return outcome
+
+
+def _drive(
+    spec: AppSpec, plan: Plan, token: str, base_url: str, directory: Path, outcome: AppRun
+) -> None:
+    """Check every endpoint once, then warm up and measure each in turn."""
+    for endpoint in plan.endpoints:
+        outcome.answers[endpoint.label] = check(base_url, endpoint, token)
+    for endpoint in plan.endpoints:
+        run(base_url, endpoint, token, plan.warmup, plan.wrk, directory)
+        result = run(base_url, endpoint, token, plan.duration, plan.wrk, directory)
+        outcome.results[endpoint.label] = result
+        _progress(
+            f"  {spec.label:<9} {endpoint.label:<27}"
+            f" {result.requests_per_second:>9,.0f} req/s"
+            f"  p99 {result.p99_seconds * 1000:7.2f} ms"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

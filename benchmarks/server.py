@@ -39,7 +39,7 @@ def free_port() -> int:
         return port
 
 
-def _log_tail(log: IO[bytes], lines: int = 20) -> str:
+def log_tail(log: IO[bytes], lines: int = 20) -> str:
     log.flush()
     log.seek(0)
     text = log.read().decode(errors="replace").rstrip().splitlines()
@@ -54,7 +54,7 @@ def _wait_until_answering(
         if process.poll() is not None:
             raise BenchmarkError(
                 f"gunicorn exited with status {process.returncode} before answering;"
-                f" its log ends with:\n{_log_tail(log)}"
+                f" its log ends with:\n{log_tail(log)}"
             )
         try:
             with urllib.request.urlopen(f"{base_url}/", timeout=1):
@@ -65,7 +65,7 @@ def _wait_until_answering(
             time.sleep(0.1)
     raise BenchmarkError(
         f"gunicorn did not answer on {base_url} within {timeout:.0f} s;"
-        f" its log ends with:\n{_log_tail(log)}"
+        f" its log ends with:\n{log_tail(log)}"
     )
 
 
@@ -103,7 +103,7 @@ def serve(
         if process.poll() is not None:
             raise BenchmarkError(
                 f"gunicorn exited with status {process.returncode} during the run;"
-                f" its log ends with:\n{_log_tail(log)}"
+                f" its log ends with:\n{log_tail(log)}"
             )
     finally:
         _stop(process)

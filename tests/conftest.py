@@ -78,3 +78,25 @@ def rows(engine: sa.Engine, sql: str, **params: Any) -> list[dict[str, Any]]:
     """What is in the database, read with plain SQL."""
     with engine.connect() as connection:
         return [dict(row) for row in connection.execute(sa.text(sql), params).mappings()]
+
+
+SECRET = "microblog-test-secret-0123456789"
+
+
+@pytest.fixture
+def microblog(db_url: str) -> Iterator[Flask]:
+    """The example microblog on an empty schema (tables from its models)."""
+    from microblog.app import create_app as create_microblog
+    from microblog.models import Base as MicroblogBase
+
+    app = create_microblog({"DATABASE_URL": db_url, "TABLEREST_SECRET_KEY": SECRET})
+    app.testing = True
+    engine = state_of(app).engine
+    MicroblogBase.metadata.create_all(engine)
+    yield app
+    engine.dispose()
+
+
+@pytest.fixture
+def mb_client(microblog: Flask) -> FlaskClient:
+    return microblog.test_client()

@@ -17,13 +17,22 @@ from flask import Flask, Request, current_app, g
 from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy.orm import Session, sessionmaker
 
+from .auth import Login, TokenSigner, bearer_principal, token_view
 from .database import configure_engine, create_engine
 from .errors import ConfigurationError, register_error_handlers
 from .resource import Resource
 from .settings import Settings, build_settings
-from .views import Endpoints, index_view
+from .views import Endpoints, Scope, index_view
 
 Authenticator = Callable[[Request, "State"], Any]
+
+
+@dataclass(frozen=True)
+class ListRoute:
+    rule: str
+    resource: str
+    scope: Scope
+    default_sort: tuple[str, ...]
 
 
 @dataclass
@@ -38,6 +47,7 @@ class State:
     routes: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)
     authenticator: Authenticator | None = None
     metadata: MetaData | None = None
+    token_signer: TokenSigner | None = None
 
     def principal(self, request: Request) -> Any:
         """The authenticated user's id, or None when the request carries no credentials."""
@@ -65,6 +75,9 @@ class TableRest:
         self.index = index
         self.resources: list[Resource] = []
         self.authenticator: Authenticator | None = None
+        self._login: Login | None = None
+        self._token_rule = "/auth/token"
+        self._list_routes: list[ListRoute] = []
         self._apps: list[Flask] = []
         if app is not None:
             self.init_app(app)
@@ -87,6 +100,10 @@ class TableRest:
         self._apps.append(app)
         for resource in self.resources:
             self._register(app, state, resource)
+        if self._login is not None:
+            self._enable_tokens(app, state)
+        for route in self._list_routes:
+            self._add_list_route(app, state, route)
 
     def _engine_for(self, app: Flask, settings: Settings) -> Engine:
         if self.engine is not None:
@@ -123,6 +140,46 @@ class TableRest:
             state.metadata = resource.info.table.metadata
         for each in state.endpoints.values():
             each.link(app, state.by_table)
+
+    def use_tokens(self, login: Login, rule: str = "/auth/token") -> None:
+        """Accept bearer tokens, issued at ``POST rule`` to callers that ``login`` accepts.
+
+        ``login(credentials, connection)`` returns the caller's id or None; see
+        :func:`tablerest.auth.password_login` for the usual name-or-email + password.
+        """
+        self._login, self._token_rule = login, rule
+        self.authenticator = bearer_principal
+        for app in self._apps:
+            self._enable_tokens(app, state_of(app))
+
+    def _enable_tokens(self, app: Flask, state: State) -> None:
+        assert self._login is not None
+        state.token_signer = TokenSigner(state.settings.secret_key, state.settings.token_ttl)
+        state.authenticator = bearer_principal
+        app.add_url_rule(self._token_rule, "tablerest.auth_token",
+                         token_view(state, self._login), methods=["POST"])
+        state.routes.append((self._token_rule, ("POST",), "auth"))
+
+    def list_route(self, rule: str, resource: str, scope: Scope,
+                   default_sort: tuple[str, ...] = ()) -> None:
+        """A list of ``resource`` rows narrowed by ``scope(ctx, **url_values)``.
+
+        It takes the same query parameters and gives the same envelope as the resource's
+        own list, under the resource's row policy.
+        """
+        route = ListRoute(rule, resource, scope, default_sort)
+        self._list_routes.append(route)
+        for app in self._apps:
+            self._add_list_route(app, state_of(app), route)
+
+    def _add_list_route(self, app: Flask, state: State, route: ListRoute) -> None:
+        endpoints = state.endpoints.get(route.resource)
+        if endpoints is None:
+            raise ConfigurationError(
+                f"list_route {route.rule!r} names the resource {route.resource!r}, which is "
+                "not added; add it first."
+            )
+        endpoints.add_scoped_list(app, route.rule, route.scope, route.default_sort)
 
     def engine_of(self, app: Flask | None = None) -> Engine:
         """The engine serving ``app`` (default: the current app)."""

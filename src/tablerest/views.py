@@ -8,6 +8,7 @@ succeeded.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -28,7 +29,8 @@ from .errors import (
 )
 from .http import etag_of, json_response, read_json, wants_json
 from .integrity import translate
-from .query.compile import Scope, count_statement, list_statement
+from .query.compile import Scope as SqlScope
+from .query.compile import count_statement, list_statement
 from .query.model import Query, Vocabulary
 from .query.parse import parse_url
 from .resource import RequestContext, Resource
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
     from .extension import State
 
 View = Callable[..., Response]
+#: A custom list's condition: ``scope(ctx, **url_values)`` -> a WHERE clause on the table.
+Scope = Callable[..., ColumnElement[bool]]
 
 
 class Endpoints:
@@ -213,10 +217,10 @@ class Endpoints:
         query = parse_url(request.args.to_dict(flat=False), self.vocabulary)
         with read_transaction(self.state.engine) as connection:
             ctx = self.context(connection)
-            scope = Scope(self.table, self.table, self.read_scope(ctx))
+            scope = SqlScope(self.table, self.table, self.read_scope(ctx))
             return self.list_response(ctx, query, scope, self)
 
-    def list_response(self, ctx: RequestContext, query: Query, scope: Scope,
+    def list_response(self, ctx: RequestContext, query: Query, scope: SqlScope,
                       target: Endpoints) -> Response:
         if query.cursor is not None:
             raise BadRequest("Cursor paging is not available yet; use offset.",
@@ -335,10 +339,31 @@ class Endpoints:
             self.resource.after_delete(current, ctx)
         return Response(status=204)
 
+    def add_scoped_list(self, app: Flask, rule: str, scope: Scope,
+                        default_sort: Sequence[str]) -> None:
+        """A list of this resource's rows narrowed by ``scope`` (see TableRest.list_route)."""
+        from .query.parse import parse_sort
+
+        sort = parse_sort(self.vocabulary, list(default_sort), "sort") if default_sort else ()
+
+        def view(**values: Any) -> Response:
+            wants_json(request)
+            query = parse_url(request.args.to_dict(flat=False), self.vocabulary)
+            if not query.sort and sort:
+                query = replace(query, sort=sort)
+            with read_transaction(self.state.engine) as connection:
+                ctx = self.context(connection)
+                where = [*self.read_scope(ctx), scope(ctx, **values)]
+                return self.list_response(ctx, query, SqlScope(self.table, self.table, where),
+                                          self)
+
+        view.__name__ = f"{self.name}_scoped_{len(self.state.routes)}"
+        self._add(app, rule, f"scoped_{len(self.state.routes)}", view, ["GET"])
+
     # -- relationship routes -------------------------------------------------------------
 
     def relation_scope(self, ctx: RequestContext, relation: RelationInfo, target: Endpoints,
-                       parent: Mapping[str, Any]) -> Scope:
+                       parent: Mapping[str, Any]) -> SqlScope:
         table = target.table
         where = target.read_scope(ctx)
         parent_values = {info.column.name: parent[name] for name, info in self.info.fields.items()
@@ -353,10 +378,10 @@ class Endpoints:
                       for local, link in relation.pairs]
             order: list[ColumnElement[Any]] = [
                 secondary.c[column.name].desc() for column in relation.secondary_order]
-            return Scope(table, source, where, order)
+            return SqlScope(table, source, where, order)
         where += [table.c[remote.name] == parent_values[local.name]
                   for local, remote in relation.pairs]
-        return Scope(table, table, where)
+        return SqlScope(table, table, where)
 
     def parent(self, ctx: RequestContext, raw_key: str) -> dict[str, Any]:
         """The parent row with every column, for joining; 404 when it is not visible."""
@@ -422,8 +447,8 @@ class Endpoints:
             with write_transaction(self.state.engine) as connection:
                 ctx = self.context(connection)
                 parent = self.parent(ctx, key)
-                other_row = target.select_item(ctx, other_key)
                 self.resource.policy_.can_update(ctx, parent, {})
+                other_row = target.select_item(ctx, other_key)
                 self.resource.before_link(parent, name, other_row, ctx)
                 self.write_link(ctx, relation, target, parent, other_key,
                                 link=request.method == "PUT")
@@ -462,9 +487,7 @@ class Endpoints:
 def _with_default_sort(query: Query, target: Endpoints) -> Query:
     from .query.parse import parse_sort
 
-    sort = parse_sort(target.vocabulary, target._sort_default, "sort")
-    return Query(query.where, sort, query.limit, query.offset, query.cursor, query.fields,
-                 query.include, query.count)
+    return replace(query, sort=parse_sort(target.vocabulary, target._sort_default, "sort"))
 
 
 def _next_url(req: Request, offset: int) -> str:
