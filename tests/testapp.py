@@ -1,7 +1,8 @@
 """A small app with several kinds of models, built only on tablerest's public API.
 
 users 1—n posts (cascade), posts n—m tags (link table with a timestamp), countries with a
-string key, documents with a UUID key, events validated by a JSON Schema override.
+string key, country names with a composite key (and a foreign key that forbids deleting a
+country still named), documents with a UUID key, events validated by a JSON Schema override.
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ class Country(Base):
     name: Mapped[str] = mapped_column(String(80))
 
 
+class CountryName(Base):
+    __tablename__ = "country_names"
+
+    country_code: Mapped[str] = mapped_column(ForeignKey("countries.code"), primary_key=True)
+    lang: Mapped[str] = mapped_column(String(5), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+
+
 class Document(Base, Timestamps):
     __tablename__ = "documents"
 
@@ -135,6 +144,7 @@ def create_app(database_url: str, **config: Any) -> Flask:
     api.add(Post)
     api.add(Tag)
     api.add(Country)
+    api.add(CountryName)
     api.add(Document)
     api.add(Events)
     return app

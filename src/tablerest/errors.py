@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
-from flask import Flask, Response, g
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("tablerest")
@@ -181,7 +181,8 @@ def _render_http_exception(error: HTTPException) -> Response:
 
 
 def _render_unexpected(error: Exception) -> Response:
-    request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
+    # A request id is made only when needed; a proxy's X-Request-Id is kept.
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
     log.error("unhandled error in request %s", request_id, exc_info=error)
     return problem_response(
         500, "Internal Server Error",

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from .database import configure_engine, create_engine
 from .errors import ConfigurationError, register_error_handlers
 from .resource import Resource
 from .settings import Settings, build_settings
+from .statements import StatementCache
 from .views import Endpoints, Scope, index_view
 
 Authenticator = Callable[[Request, "State"], Any]
@@ -48,6 +48,10 @@ class State:
     authenticator: Authenticator | None = None
     metadata: MetaData | None = None
     token_signer: TokenSigner | None = None
+    statements: StatementCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.statements = StatementCache(self.engine)
 
     def principal(self, request: Request) -> Any:
         """The authenticated user's id, or None when the request carries no credentials."""
@@ -92,7 +96,6 @@ class TableRest:
         app.extensions["tablerest"] = state
         app.config.setdefault("MAX_CONTENT_LENGTH", settings.max_body_bytes)
         register_error_handlers(app)
-        app.before_request(_assign_request_id)
         app.teardown_appcontext(_close_session)
         if self.index:
             app.add_url_rule("/", "tablerest.index", index_view(lambda: list(state.endpoints)),
@@ -209,12 +212,6 @@ def current_session() -> Session:
         session = state_of().session_factory()
         g._tablerest_session = session
     return session
-
-
-def _assign_request_id() -> None:
-    from flask import request
-
-    g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
 
 
 def _close_session(_exc: BaseException | None) -> None:

@@ -8,6 +8,7 @@ succeeded.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -19,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import Column
 
 from .coerce import coerce
-from .database import read_transaction, write_transaction
+from .database import write_transaction
 from .errors import (
     BadRequest,
     FieldError,
@@ -30,10 +31,11 @@ from .errors import (
 from .http import etag_of, json_response, read_json, wants_json
 from .integrity import translate
 from .query.compile import Scope as SqlScope
-from .query.compile import count_statement, list_statement
+from .query.compile import collect, count_statement, list_statement
 from .query.model import Query, Vocabulary
 from .query.parse import parse_url
-from .resource import RequestContext, Resource
+from .reading import Built, Reader, SqlReader, fast_reader, sql_reader
+from .resource import Policy, RequestContext, Resource
 from .schema import FieldInfo, RelationInfo
 from .serialization import dumps
 from .timestamps import utcnow_for
@@ -78,6 +80,12 @@ class Endpoints:
             for method in METHODS
         }
         self._sort_default = resource.default_sort_keys
+        # Reads skip the SQLAlchemy connection when no hook or policy needs it.
+        self.fast = (
+            type(resource.policy_).visible is Policy.visible
+            and type(resource).base_query is Resource.base_query
+            and type(resource).render is Resource.render
+        )
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -143,7 +151,9 @@ class Endpoints:
         return sa.and_(*(column == value for column, value in zip(self.key_columns, key,
                                                                   strict=True)))
 
-    def read_scope(self, ctx: RequestContext) -> list[ColumnElement[bool]]:
+    def read_scope(self, ctx: RequestContext | None) -> list[ColumnElement[bool]]:
+        if ctx is None:  # the fast path runs only when the policy has no visible()
+            return []
         condition = self.resource.policy_.visible(ctx, self.table)
         return [] if condition is None else [condition]
 
@@ -210,17 +220,25 @@ class Endpoints:
 
     # -- views ---------------------------------------------------------------------------
 
+    def reading(self, fast: bool, snapshot: bool = False) -> AbstractContextManager[Reader]:
+        """A reader for this request: prepared statements on a driver cursor when no hook
+        or policy needs the SQLAlchemy connection, else a SQLAlchemy read transaction."""
+        principal = self.state.principal(request)
+        if fast:
+            return fast_reader(self.state.statements, snapshot)
+        return sql_reader(self.state.engine, request.method, principal)
+
     def collection(self) -> Response:
         if request.method == "POST":
             return self.create()
         wants_json(request)
         query = parse_url(request.args.to_dict(flat=False), self.vocabulary)
-        with read_transaction(self.state.engine) as connection:
-            ctx = self.context(connection)
-            scope = SqlScope(self.table, self.table, self.read_scope(ctx))
-            return self.list_response(ctx, query, scope, self)
+        with self.reading(self.fast, snapshot=query.count) as reader:
+            scope = SqlScope(self.table, self.table, self.read_scope(reader.ctx),
+                             key=("all",) if self.fast else None)
+            return self.list_response(reader, query, scope, self)
 
-    def list_response(self, ctx: RequestContext, query: Query, scope: SqlScope,
+    def list_response(self, reader: Reader, query: Query, scope: SqlScope,
                       target: Endpoints) -> Response:
         if query.cursor is not None:
             raise BadRequest("Cursor paging is not available yet; use offset.",
@@ -229,18 +247,35 @@ class Endpoints:
         columns = [target.info.fields[name].column for name in names]
         if not query.sort and target._sort_default:
             query = _with_default_sort(query, target)
-        statement = list_statement(query, scope, columns, target.key_columns)
-        statement = target.resource.base_query(statement, ctx)
-        rows = ctx.connection.execute(statement).all()
+        values: dict[str, Any] = {}
+        shape = collect(query.where, values)
+        params = {**scope.params, **values, "_limit": query.limit}
+        if query.offset:
+            params["_offset"] = query.offset
+        sort = tuple((key.field.name, key.descending) for key in query.sort)
+        base = (target.name, scope.key, shape)
+
+        def page() -> Built:
+            statement = list_statement(query, scope, columns, target.key_columns)
+            return statement, [column.type for column in columns]
+
+        rows = reader.rows((*base, sort, tuple(names), bool(query.offset)), page, params,
+                           target.resource.base_query)
         items = [dict(zip(names, row, strict=True)) for row in rows]
         count = None
         if query.count:
             if type(target.resource).base_query is Resource.base_query:
-                count = ctx.connection.execute(count_statement(query, scope)).scalar_one()
+                def counting() -> Built:
+                    return count_statement(query, scope), []
+
+                count = reader.rows((*base, "count"), counting, params)[0][0]
             else:
-                inner = statement.limit(None).offset(None).order_by(None).subquery()
-                count = ctx.connection.execute(
-                    sa.select(sa.func.count()).select_from(inner)).scalar_one()
+                def hooked_count() -> Built:
+                    inner = target.resource.base_query(page()[0], reader.need_ctx())
+                    inner = inner.limit(None).offset(None).order_by(None)
+                    return sa.select(sa.func.count()).select_from(inner.subquery()), []
+
+                count = reader.rows(None, hooked_count, params)[0][0]
         offset = query.offset or 0
         more = len(items) == query.limit and (count is None or offset + query.limit < count)
         envelope = {
@@ -289,15 +324,31 @@ class Endpoints:
     def read(self, raw_key: str) -> Response:
         wants_json(request)
         key = self.parse_key(raw_key)
-        with read_transaction(self.state.engine) as connection:
-            ctx = self.context(connection)
-            item = self.resource.render(self.select_item(ctx, key), ctx)
+        with self.reading(self.fast) as reader:
+            rows = reader.rows((self.name, "item"), self._item_statement, self._key_params(key),
+                               self.resource.base_query)
+            if not rows:
+                raise NotFound(f"No {self.name} item has the key {raw_key!r}.")
+            item = dict(zip(self.visible_names, rows[0], strict=True))
+            if not self.fast:
+                item = self.resource.render(item, reader.need_ctx())
         body = dumps(item)
         etag = etag_of(body)
         if "If-None-Match" in request.headers and request.if_none_match.contains(
                 etag.strip('"')):
             return Response(status=304, headers={"ETag": etag})
         return json_response(body, headers={"ETag": etag})
+
+    def _key_params(self, key: Sequence[Any]) -> dict[str, Any]:
+        return {f"k{index}": value for index, value in enumerate(key)}
+
+    def _key_where(self) -> list[ColumnElement[bool]]:
+        return [column == sa.bindparam(f"k{index}", type_=column.type)
+                for index, column in enumerate(self.key_columns)]
+
+    def _item_statement(self) -> Built:
+        statement = sa.select(*self.visible_columns).where(*self._key_where())
+        return statement, [column.type for column in self.visible_columns]
 
     def update(self, raw_key: str, values: dict[str, Any]) -> Response:
         key = self.parse_key(raw_key)
@@ -351,10 +402,10 @@ class Endpoints:
             query = parse_url(request.args.to_dict(flat=False), self.vocabulary)
             if not query.sort and sort:
                 query = replace(query, sort=sort)
-            with read_transaction(self.state.engine) as connection:
-                ctx = self.context(connection)
+            with self.reading(fast=False) as reader:
+                ctx = reader.need_ctx()
                 where = [*self.read_scope(ctx), scope(ctx, **values)]
-                return self.list_response(ctx, query, SqlScope(self.table, self.table, where),
+                return self.list_response(reader, query, SqlScope(self.table, self.table, where),
                                           self)
 
         view.__name__ = f"{self.name}_scoped_{len(self.state.routes)}"
@@ -362,37 +413,48 @@ class Endpoints:
 
     # -- relationship routes -------------------------------------------------------------
 
-    def relation_scope(self, ctx: RequestContext, relation: RelationInfo, target: Endpoints,
-                       parent: Mapping[str, Any]) -> SqlScope:
+    def relation_scope(self, ctx: RequestContext | None, relation: RelationInfo,
+                       target: Endpoints, parent: Mapping[str, Any]) -> SqlScope:
+        """The target's rows related to ``parent``; parent values are bound as ``s0, s1``."""
         table = target.table
         where = target.read_scope(ctx)
         parent_values = {info.column.name: parent[name] for name, info in self.info.fields.items()
                          if name in parent}
+        params: dict[str, Any] = {}
+
+        def bound(column: Column[Any], local: Column[Any]) -> ColumnElement[bool]:
+            name = f"s{len(params)}"
+            params[name] = parent_values[local.name]
+            return column == sa.bindparam(name, type_=column.type)
+
+        key = ("rel", self.name, relation.name) if not where else None
         if relation.kind == "many_to_many":
             secondary = relation.secondary
             assert secondary is not None
             source = table.join(secondary, sa.and_(*(
                 table.c[col.name] == secondary.c[link.name]
                 for col, link in relation.secondary_pairs)))
-            where += [secondary.c[link.name] == parent_values[local.name]
-                      for local, link in relation.pairs]
+            where += [bound(secondary.c[link.name], local) for local, link in relation.pairs]
             order: list[ColumnElement[Any]] = [
                 secondary.c[column.name].desc() for column in relation.secondary_order]
-            return SqlScope(table, source, where, order)
-        where += [table.c[remote.name] == parent_values[local.name]
-                  for local, remote in relation.pairs]
-        return SqlScope(table, table, where)
+            return SqlScope(table, source, where, order, key, params)
+        where += [bound(table.c[remote.name], local) for local, remote in relation.pairs]
+        return SqlScope(table, table, where, [], key, params)
 
-    def parent(self, ctx: RequestContext, raw_key: str) -> dict[str, Any]:
+    def parent(self, reader: Reader, raw_key: str) -> dict[str, Any]:
         """The parent row with every column, for joining; 404 when it is not visible."""
         key = self.parse_key(raw_key)
         columns = [info.column for info in self.info.fields.values()]
-        statement = sa.select(*columns).where(self.key_clause(key), *self.read_scope(ctx))
-        statement = self.resource.base_query(statement, ctx)
-        row = ctx.connection.execute(statement).first()
-        if row is None:
+
+        def statement() -> Built:
+            return (sa.select(*columns).where(*self._key_where(), *self.read_scope(reader.ctx)),
+                    [column.type for column in columns])
+
+        cache_key = (self.name, "parent") if self.fast else None
+        rows = reader.rows(cache_key, statement, self._key_params(key), self.resource.base_query)
+        if not rows:
             raise NotFound(f"No {self.name} item has the key {raw_key!r}.")
-        return dict(zip(self.info.fields, row, strict=True))
+        return dict(zip(self.info.fields, rows[0], strict=True))
 
     def _relation_view(self, name: str) -> View:
         def view(key: str) -> Response:
@@ -401,11 +463,10 @@ class Endpoints:
                 return self.create_child(key, relation, target)
             wants_json(request)
             query = parse_url(request.args.to_dict(flat=False), target.vocabulary)
-            with read_transaction(self.state.engine) as connection:
-                ctx = self.context(connection)
-                parent = self.parent(ctx, key)
-                scope = self.relation_scope(ctx, relation, target, parent)
-                return self.list_response(ctx, query, scope, target)
+            with self.reading(self.fast and target.fast, snapshot=True) as reader:
+                parent = self.parent(reader, key)
+                scope = self.relation_scope(reader.ctx, relation, target, parent)
+                return self.list_response(reader, query, scope, target)
 
         view.__name__ = f"{self.name}_{name}"
         return view
@@ -430,7 +491,7 @@ class Endpoints:
         values = validator(body, "")
         with write_transaction(self.state.engine) as connection:
             ctx = self.context(connection)
-            parent = self.parent(ctx, key)
+            parent = self.parent(SqlReader(ctx), key)
             for local, remote in relation.pairs:
                 child_field = target.info.field_for_column(remote)
                 parent_field = self.info.field_for_column(local)
@@ -446,7 +507,7 @@ class Endpoints:
             other_key = target.parse_key(other)
             with write_transaction(self.state.engine) as connection:
                 ctx = self.context(connection)
-                parent = self.parent(ctx, key)
+                parent = self.parent(SqlReader(ctx), key)
                 self.resource.policy_.can_update(ctx, parent, {})
                 other_row = target.select_item(ctx, other_key)
                 self.resource.before_link(parent, name, other_row, ctx)

@@ -1,13 +1,19 @@
-"""``Query`` -> parameterised SQL. The only place a query description becomes a statement."""
+"""``Query`` -> parameterised SQL. The only place a query description becomes a statement.
+
+Filter values become bound parameters named ``v0, v1, ...`` in the order ``collect`` visits
+them, so a statement depends only on the query's *shape* and can be compiled once per shape
+(``statements.py``); ``collect`` gives that shape and the values for each request.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, FromClause, Select, Table
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.schema import Column
 
 from ..schema import RelationInfo
@@ -16,12 +22,55 @@ from .model import And, Condition, Node, Or, Query
 
 @dataclass
 class Scope:
-    """Where list rows come from: the table, or a join through a link table, and conditions."""
+    """Where list rows come from: the table, or a join through a link table, and conditions.
+
+    ``key`` names the scope's shape when its conditions use only the bound ``params``; None
+    means the conditions carry their own values and the statement is built every time.
+    """
 
     table: Table
     source: FromClause
     where: list[ColumnElement[bool]] = field(default_factory=list)
     default_order: list[ColumnElement[Any]] = field(default_factory=list)
+    key: Hashable | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Binder:
+    """Hands out the bound parameters ``v0, v1, ...`` in visiting order."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def bind(self, column: ColumnElement[Any]) -> BindParameter[Any]:
+        name = f"v{self.count}"
+        self.count += 1
+        return sa.bindparam(name, type_=column.type)
+
+
+def _bound_values(node: Condition) -> list[Any] | None:
+    """The values a condition binds, or None when its value is part of its shape."""
+    if node.op.kind == "bool" or node.value is None:
+        return None
+    if node.op.kind == "list":
+        return list(node.value)
+    return [node.value]
+
+
+def collect(node: Node | None, values: dict[str, Any]) -> Hashable:
+    """The shape of ``node``, adding its bound values to ``values`` as ``v0, v1, ...``."""
+    if node is None:
+        return None
+    if isinstance(node, Condition):
+        bound = _bound_values(node)
+        for value in bound or ():
+            values[f"v{len(values)}"] = value
+        relation = node.relation.name if node.relation is not None else None
+        detail = len(bound) if bound is not None else node.value
+        return ("c", node.field.name, relation, node.op.name, detail)
+    if isinstance(node, And | Or):
+        return (type(node).__name__, tuple(collect(item, values) for item in node.items))
+    return ("not", collect(node.item, values))
 
 
 def join_condition(
@@ -40,13 +89,21 @@ def join_condition(
                      for local, remote in relation.pairs))
 
 
-def _condition(node: Condition, table: FromClause) -> ColumnElement[bool]:
+def _clause(node: Condition, column: ColumnElement[Any], binder: Binder) -> ColumnElement[bool]:
+    bound = _bound_values(node)
+    if bound is None:
+        return node.op.build(column, node.value)
+    params = [binder.bind(column) for _ in bound]
+    return node.op.build(column, params if node.op.kind == "list" else params[0])
+
+
+def _condition(node: Condition, table: FromClause, binder: Binder) -> ColumnElement[bool]:
     if node.relation is None:
-        return node.op.build(table.c[node.field.column.name], node.value)
+        return _clause(node, table.c[node.field.column.name], binder)
     relation = node.relation
     target = relation.target.alias()
     secondary = relation.secondary.alias() if relation.secondary is not None else None
-    clause = node.op.build(target.c[node.field.column.name], node.value)
+    clause = _clause(node, target.c[node.field.column.name], binder)
     inner = sa.select(sa.literal(1)).select_from(target)
     if secondary is not None:
         inner = inner.select_from(secondary)
@@ -54,14 +111,15 @@ def _condition(node: Condition, table: FromClause) -> ColumnElement[bool]:
     return sa.exists(inner)
 
 
-def compile_where(node: Node, table: FromClause) -> ColumnElement[bool]:
+def compile_where(node: Node, table: FromClause, binder: Binder) -> ColumnElement[bool]:
+    """``node`` as a WHERE clause whose values are bound parameters (see ``collect``)."""
     if isinstance(node, Condition):
-        return _condition(node, table)
+        return _condition(node, table, binder)
     if isinstance(node, And):
-        return sa.and_(*(compile_where(item, table) for item in node.items))
+        return sa.and_(*(compile_where(item, table, binder) for item in node.items))
     if isinstance(node, Or):
-        return sa.or_(*(compile_where(item, table) for item in node.items))
-    return sa.not_(compile_where(node.item, table))
+        return sa.or_(*(compile_where(item, table, binder) for item in node.items))
+    return sa.not_(compile_where(node.item, table, binder))
 
 
 def order_by(
@@ -86,16 +144,17 @@ def list_statement(
     query: Query, scope: Scope, columns: Sequence[Column[Any]],
     primary_key: Sequence[Column[Any]],
 ) -> Select[Any]:
-    """The page of rows ``query`` asks for."""
+    """The page of rows ``query`` asks for; parameters ``_limit`` and ``_offset`` are bound."""
     statement = sa.select(*(scope.table.c[column.name] for column in columns))
     statement = statement.select_from(scope.source)
     if scope.where:
         statement = statement.where(*scope.where)
     if query.where is not None:
-        statement = statement.where(compile_where(query.where, scope.table))
-    statement = statement.order_by(*order_by(query, scope, primary_key)).limit(query.limit)
+        statement = statement.where(compile_where(query.where, scope.table, Binder()))
+    statement = statement.order_by(*order_by(query, scope, primary_key))
+    statement = statement.limit(sa.bindparam("_limit", type_=sa.Integer()))
     if query.offset:
-        statement = statement.offset(query.offset)
+        statement = statement.offset(sa.bindparam("_offset", type_=sa.Integer()))
     return statement
 
 
@@ -105,5 +164,5 @@ def count_statement(query: Query, scope: Scope) -> Select[Any]:
     if scope.where:
         statement = statement.where(*scope.where)
     if query.where is not None:
-        statement = statement.where(compile_where(query.where, scope.table))
+        statement = statement.where(compile_where(query.where, scope.table, Binder()))
     return statement

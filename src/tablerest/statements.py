@@ -1,0 +1,132 @@
+"""Statements compiled once per shape and run straight on the driver's cursor.
+
+SQLAlchemy builds and compiles every statement tablerest runs, so quoting, dialects and types
+are SQLAlchemy's. What this module saves is the per-request cost around that: building the
+expression, generating the cache key, setting up the result. A statement is compiled once per
+*shape* (the same filters, sort and fields; values are bound parameters), and the bind and
+result processors of its column types are applied here, exactly as SQLAlchemy would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.types import TypeEngine
+
+Processor = Callable[[Any], Any]
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:
+    processor: Processor | None = type_.dialect_impl(dialect).result_processor(dialect, None)
+    return processor
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One compiled statement: its SQL, how to bind its parameters, how to read its rows."""
+
+    sql: str
+    positional: bool
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+    bind_processors: Mapping[str, Processor]
+    result_processors: tuple[tuple[int, Processor], ...]
+
+    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        merged = {**self.defaults, **values}
+        for name, process in self.bind_processors.items():
+            if name in merged and merged[name] is not None:
+                merged[name] = process(merged[name])
+        if self.positional:
+            return tuple(merged[name] for name in self.names)
+        return merged
+
+    def rows(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        cursor.execute(self.sql, self.parameters(values))
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        if self.result_processors and rows:
+            processors = self.result_processors
+            converted = []
+            for row in rows:
+                items = list(row)
+                for index, process in processors:
+                    if items[index] is not None:
+                        items[index] = process(items[index])
+                converted.append(tuple(items))
+            return converted
+        return rows
+
+
+def prepare(statement: ClauseElement, dialect: Dialect,
+            result_types: Sequence[TypeEngine[Any]] = ()) -> Prepared:
+    """Compile ``statement`` for ``dialect`` once."""
+    compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+    binds: dict[str, BindParameter[Any]] = {
+        name: bind for name, bind in compiled.binds.items() if not name.startswith("%(")
+    }
+    positional = bool(dialect.positional)
+    names = tuple(compiled.positiontup or ()) if positional else tuple(binds)
+    defaults = {name: bind.value for name, bind in binds.items()
+                if bind.value is not None and bind.callable is None}
+    bind_processors: dict[str, Processor] = {}
+    for name, bind in binds.items():
+        bind_process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if bind_process is not None:
+            bind_processors[name] = bind_process
+    result_processors = tuple(
+        (index, process) for index, type_ in enumerate(result_types)
+        if (process := _result_processor(type_, dialect)) is not None
+    )
+    return Prepared(compiled.string, positional, names, defaults, bind_processors,
+                    result_processors)
+
+
+class StatementCache:
+    """Prepared statements by shape, for one engine; bounded, cleared when full."""
+
+    def __init__(self, engine: Engine, size: int = 512) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.size = size
+        self._entries: dict[Hashable, Prepared] = {}
+
+    def get(self, key: Hashable, build: Callable[[], tuple[ClauseElement,
+                                                        Sequence[TypeEngine[Any]]]]) -> Prepared:
+        found = self._entries.get(key)
+        if found is None:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            statement, types = build()
+            found = self._entries[key] = prepare(statement, self.dialect, types)
+        return found
+
+    def prepare_once(self, build: Callable[[], tuple[ClauseElement,
+                                                     Sequence[TypeEngine[Any]]]]) -> Prepared:
+        statement, types = build()
+        return prepare(statement, self.dialect, types)
+
+    @contextmanager
+    def cursor(self, snapshot: bool = False) -> Iterator[Any]:
+        """A driver cursor on a pooled connection; ``snapshot`` reads in one transaction."""
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            sqlite = self.dialect.name == "sqlite"
+            if snapshot and sqlite:
+                cursor.execute("BEGIN")
+            try:
+                yield cursor
+            finally:
+                if snapshot and sqlite:
+                    cursor.execute("COMMIT")
+                cursor.close()
+        finally:
+            connection.close()
