@@ -29,6 +29,7 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA case_sensitive_like=ON")  # like is case-sensitive, as on PostgreSQL
         cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
         if is_file and settings.sqlite_wal:
             cursor.execute("PRAGMA journal_mode=WAL")

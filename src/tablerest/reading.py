@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, Select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeEngine
 
 from .database import read_transaction
@@ -19,7 +21,7 @@ from .resource import RequestContext
 from .statements import StatementCache
 
 #: A statement and the types of its result columns.
-Built = tuple[Select[Any], Sequence[TypeEngine[Any]]]
+Built = tuple[Select[Any] | UpdateBase, Sequence[TypeEngine[Any]]]
 Hook = Callable[[Select[Any], RequestContext], Select[Any]]
 
 
@@ -44,7 +46,11 @@ class FastReader:
              params: Mapping[str, Any], hook: Hook | None = None) -> list[tuple[Any, ...]]:
         cache = self.cache
         prepared = cache.prepare_once(build) if key is None else cache.get(key, build)
-        return prepared.rows(self.cursor, params)
+        try:
+            return prepared.rows(self.cursor, params)
+        except cache.driver_error as exc:  # the same exception SQLAlchemy would raise
+            raise DBAPIError.instance(prepared.sql, dict(params), exc,
+                                      cache.driver_error) from exc
 
     def need_ctx(self) -> RequestContext:
         raise RuntimeError("the fast reader has no SQLAlchemy connection")
@@ -60,10 +66,10 @@ class SqlReader:
     def rows(self, key: Hashable | None, build: Callable[[], Built],
              params: Mapping[str, Any], hook: Hook | None = None) -> list[tuple[Any, ...]]:
         statement, _types = build()
-        if hook is not None:
+        if hook is not None and isinstance(statement, Select):
             statement = hook(statement, self._ctx)
         result = self._ctx.connection.execute(statement, dict(params))
-        return [tuple(row) for row in result]
+        return [tuple(row) for row in result] if result.returns_rows else []
 
     def need_ctx(self) -> RequestContext:
         return self._ctx

@@ -24,12 +24,7 @@ from sqlalchemy.types import TypeEngine
 Processor = Callable[[Any], Any]
 
 
-def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:
-    processor: Processor | None = type_.dialect_impl(dialect).result_processor(dialect, None)
-    return processor
-
-
-@dataclass(frozen=True)
+@dataclass
 class Prepared:
     """One compiled statement: its SQL, how to bind its parameters, how to read its rows."""
 
@@ -38,7 +33,21 @@ class Prepared:
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
     bind_processors: Mapping[str, Processor]
-    result_processors: tuple[tuple[int, Processor], ...]
+    dialect: Dialect
+    result_types: Sequence[TypeEngine[Any]]
+    # Known after the first execution: some drivers' processors depend on the column's
+    # type code in the cursor description (PostgreSQL numerics), as in SQLAlchemy.
+    result_processors: tuple[tuple[int, Processor], ...] | None = None
+
+    def _processors(self, description: Sequence[Any]) -> tuple[tuple[int, Processor], ...]:
+        found = []
+        for index, type_ in enumerate(self.result_types):
+            code = description[index][1] if index < len(description) else None
+            impl = type_.dialect_impl(self.dialect)
+            process = impl.result_processor(self.dialect, code)
+            if process is not None:
+                found.append((index, process))
+        return tuple(found)
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         merged = {**self.defaults, **values}
@@ -51,9 +60,13 @@ class Prepared:
 
     def rows(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         cursor.execute(self.sql, self.parameters(values))
+        if cursor.description is None:  # a statement without RETURNING
+            return []
         rows: list[tuple[Any, ...]] = cursor.fetchall()
-        if self.result_processors and rows:
-            processors = self.result_processors
+        processors = self.result_processors
+        if processors is None:
+            processors = self.result_processors = self._processors(cursor.description)
+        if processors and rows:
             converted = []
             for row in rows:
                 items = list(row)
@@ -81,12 +94,8 @@ def prepare(statement: ClauseElement, dialect: Dialect,
         bind_process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if bind_process is not None:
             bind_processors[name] = bind_process
-    result_processors = tuple(
-        (index, process) for index, type_ in enumerate(result_types)
-        if (process := _result_processor(type_, dialect)) is not None
-    )
-    return Prepared(compiled.string, positional, names, defaults, bind_processors,
-                    result_processors)
+    return Prepared(compiled.string, positional, names, defaults, bind_processors, dialect,
+                    list(result_types))
 
 
 class StatementCache:
@@ -95,6 +104,7 @@ class StatementCache:
     def __init__(self, engine: Engine, size: int = 512) -> None:
         self.engine = engine
         self.dialect = engine.dialect
+        self.driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self.size = size
         self._entries: dict[Hashable, Prepared] = {}
 

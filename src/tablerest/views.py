@@ -34,10 +34,11 @@ from .query.compile import Scope as SqlScope
 from .query.compile import collect, count_statement, list_statement
 from .query.model import Query, Vocabulary
 from .query.parse import parse_url
-from .reading import Built, Reader, SqlReader, fast_reader, sql_reader
+from .reading import Built, FastReader, Reader, SqlReader, fast_reader, sql_reader
 from .resource import Policy, RequestContext, Resource
 from .schema import FieldInfo, RelationInfo
 from .serialization import dumps
+from .tablesql import TableSql
 from .timestamps import utcnow_for
 from .validation import METHODS, BodyValidator, build_validator, check_keys
 
@@ -80,6 +81,7 @@ class Endpoints:
             for method in METHODS
         }
         self._sort_default = resource.default_sort_keys
+        self.sql = TableSql(self.name, self.info, self.visible_names, self.visible_columns)
         # Reads skip the SQLAlchemy connection when no hook or policy needs it.
         self.fast = (
             type(resource.policy_).visible is Policy.visible
@@ -147,28 +149,27 @@ class Endpoints:
         except ValueError:
             raise NotFound(f"No {self.name} item has the key {raw!r}.") from None
 
-    def key_clause(self, key: Sequence[Any]) -> ColumnElement[bool]:
-        return sa.and_(*(column == value for column, value in zip(self.key_columns, key,
-                                                                  strict=True)))
-
     def read_scope(self, ctx: RequestContext | None) -> list[ColumnElement[bool]]:
         if ctx is None:  # the fast path runs only when the policy has no visible()
             return []
         condition = self.resource.policy_.visible(ctx, self.table)
         return [] if condition is None else [condition]
 
+    def writer(self, ctx: RequestContext) -> Reader:
+        """Statements inside a write transaction: prepared ones on its driver cursor."""
+        if self.fast:
+            return FastReader(self.state.statements, ctx.connection.connection.cursor())
+        return SqlReader(ctx)
+
     def select_item(self, ctx: RequestContext, key: Sequence[Any], lock: bool = False,
                     ) -> dict[str, Any]:
-        statement: Select[Any] = sa.select(*self.visible_columns).where(
-            self.key_clause(key), *self.read_scope(ctx))
-        statement = self.resource.base_query(statement, ctx)
-        if lock and ctx.connection.dialect.name == "postgresql":
-            statement = statement.with_for_update(of=self.table)
-        row = ctx.connection.execute(statement).first()
-        if row is None:
+        lock = lock and ctx.connection.dialect.name == "postgresql"
+        item = self.sql.item(self.writer(ctx), key, self.read_scope(ctx),
+                             self.resource.base_query, lock=lock, cacheable=self.fast)
+        if item is None:
             shown = ",".join(str(part) for part in key)
             raise NotFound(f"No {self.name} item has the key {shown!r}.")
-        return dict(zip(self.visible_names, row, strict=True))
+        return item
 
     def location(self, item: Mapping[str, Any]) -> str:
         key = ",".join(str(item[info.name]) for info in self.key_fields)
@@ -207,14 +208,10 @@ class Endpoints:
         for info in target.info.fields.values():
             if info.is_timestamp and info.name not in values:
                 values[info.name] = utcnow_for(info)
-        statement = sa.insert(target.table).values(
-            {target.info.fields[name].column.name: value for name, value in values.items()}
-        ).returning(*target.visible_columns)
         try:
-            row = ctx.connection.execute(statement).one()
+            item = target.sql.insert(target.writer(ctx), values)
         except DBAPIError as exc:
             raise target.translate_errors(exc, values) from exc
-        item = dict(zip(target.visible_names, row, strict=True))
         resource.after_create(item, ctx)
         return item
 
@@ -255,9 +252,11 @@ class Endpoints:
         sort = tuple((key.field.name, key.descending) for key in query.sort)
         base = (target.name, scope.key, shape)
 
+        def page_statement() -> Select[Any]:
+            return list_statement(query, scope, columns, target.key_columns)
+
         def page() -> Built:
-            statement = list_statement(query, scope, columns, target.key_columns)
-            return statement, [column.type for column in columns]
+            return page_statement(), [column.type for column in columns]
 
         rows = reader.rows((*base, sort, tuple(names), bool(query.offset)), page, params,
                            target.resource.base_query)
@@ -271,7 +270,7 @@ class Endpoints:
                 count = reader.rows((*base, "count"), counting, params)[0][0]
             else:
                 def hooked_count() -> Built:
-                    inner = target.resource.base_query(page()[0], reader.need_ctx())
+                    inner = target.resource.base_query(page_statement(), reader.need_ctx())
                     inner = inner.limit(None).offset(None).order_by(None)
                     return sa.select(sa.func.count()).select_from(inner.subquery()), []
 
@@ -325,11 +324,11 @@ class Endpoints:
         wants_json(request)
         key = self.parse_key(raw_key)
         with self.reading(self.fast) as reader:
-            rows = reader.rows((self.name, "item"), self._item_statement, self._key_params(key),
-                               self.resource.base_query)
-            if not rows:
+            found = self.sql.item(reader, key, self.read_scope(reader.ctx),
+                                  self.resource.base_query, cacheable=self.fast)
+            if found is None:
                 raise NotFound(f"No {self.name} item has the key {raw_key!r}.")
-            item = dict(zip(self.visible_names, rows[0], strict=True))
+            item = found
             if not self.fast:
                 item = self.resource.render(item, reader.need_ctx())
         body = dumps(item)
@@ -338,17 +337,6 @@ class Endpoints:
                 etag.strip('"')):
             return Response(status=304, headers={"ETag": etag})
         return json_response(body, headers={"ETag": etag})
-
-    def _key_params(self, key: Sequence[Any]) -> dict[str, Any]:
-        return {f"k{index}": value for index, value in enumerate(key)}
-
-    def _key_where(self) -> list[ColumnElement[bool]]:
-        return [column == sa.bindparam(f"k{index}", type_=column.type)
-                for index, column in enumerate(self.key_columns)]
-
-    def _item_statement(self) -> Built:
-        statement = sa.select(*self.visible_columns).where(*self._key_where())
-        return statement, [column.type for column in self.visible_columns]
 
     def update(self, raw_key: str, values: dict[str, Any]) -> Response:
         key = self.parse_key(raw_key)
@@ -363,14 +351,13 @@ class Endpoints:
                 for info in self.info.fields.values():
                     if info.is_timestamp and info.name == "updated_at":
                         values.setdefault(info.name, utcnow_for(info))
-                statement = sa.update(self.table).where(self.key_clause(key)).values(
-                    {self.info.fields[name].column.name: value for name, value in values.items()}
-                ).returning(*self.visible_columns)
                 try:
-                    row = connection.execute(statement).one()
+                    updated = self.sql.update(self.writer(ctx), key, values)
                 except DBAPIError as exc:
                     raise self.translate_errors(exc, values) from exc
-                item = dict(zip(self.visible_names, row, strict=True))
+                if updated is None:
+                    raise NotFound(f"No {self.name} item has the key {raw_key!r}.")
+                item = updated
             self.resource.after_update(item, ctx)
         body = dumps(item)
         return json_response(body, headers={"ETag": etag_of(body)})
@@ -384,7 +371,7 @@ class Endpoints:
             self.resource.policy_.can_delete(ctx, current)
             self.resource.before_delete(current, ctx)
             try:
-                connection.execute(sa.delete(self.table).where(self.key_clause(key)))
+                self.sql.delete(self.writer(ctx), key)
             except DBAPIError as exc:
                 raise self.translate_errors(exc, None) from exc
             self.resource.after_delete(current, ctx)
@@ -444,17 +431,11 @@ class Endpoints:
     def parent(self, reader: Reader, raw_key: str) -> dict[str, Any]:
         """The parent row with every column, for joining; 404 when it is not visible."""
         key = self.parse_key(raw_key)
-        columns = [info.column for info in self.info.fields.values()]
-
-        def statement() -> Built:
-            return (sa.select(*columns).where(*self._key_where(), *self.read_scope(reader.ctx)),
-                    [column.type for column in columns])
-
-        cache_key = (self.name, "parent") if self.fast else None
-        rows = reader.rows(cache_key, statement, self._key_params(key), self.resource.base_query)
-        if not rows:
+        row = self.sql.whole_row(reader, key, self.read_scope(reader.ctx),
+                                 self.resource.base_query, cacheable=self.fast)
+        if row is None:
             raise NotFound(f"No {self.name} item has the key {raw_key!r}.")
-        return dict(zip(self.info.fields, rows[0], strict=True))
+        return row
 
     def _relation_view(self, name: str) -> View:
         def view(key: str) -> Response:
@@ -491,7 +472,7 @@ class Endpoints:
         values = validator(body, "")
         with write_transaction(self.state.engine) as connection:
             ctx = self.context(connection)
-            parent = self.parent(SqlReader(ctx), key)
+            parent = self.parent(self.writer(ctx), key)
             for local, remote in relation.pairs:
                 child_field = target.info.field_for_column(remote)
                 parent_field = self.info.field_for_column(local)
@@ -507,7 +488,7 @@ class Endpoints:
             other_key = target.parse_key(other)
             with write_transaction(self.state.engine) as connection:
                 ctx = self.context(connection)
-                parent = self.parent(SqlReader(ctx), key)
+                parent = self.parent(self.writer(ctx), key)
                 self.resource.policy_.can_update(ctx, parent, {})
                 other_row = target.select_item(ctx, other_key)
                 self.resource.before_link(parent, name, other_row, ctx)
