@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from alembic import command
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext, MigrationInfo
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, MetaData, TypeDecorator
 from sqlalchemy.sql.schema import Column
@@ -76,7 +76,7 @@ SCRIPT_PY_MAKO = '''\
 """${message}
 
 Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
+Revises:${(" " + comma(down_revision)) if down_revision else ""}
 Create Date: ${create_date}
 """
 
@@ -199,11 +199,7 @@ def make(migrations: Migrations, message: str, *, empty: bool = False) -> MadeMi
     if empty:
         written = command.revision(config, message=message)
         return _made(written, [])
-    if migrations.metadata is None:
-        raise MigrationError(
-            "Autogenerate needs the models' MetaData: pass TableRest(metadata=Base.metadata) "
-            "or add a resource; or write a blank migration with --empty."
-        )
+    _require_metadata(migrations)
     _refuse_unknown_current(migrations, config)
     changes: list[Change] = []
 
@@ -218,6 +214,23 @@ def make(migrations: Migrations, message: str, *, empty: bool = False) -> MadeMi
         written = command.revision(config, message=message, autogenerate=True,
                                    process_revision_directives=collect)
     return _made(written, changes)
+
+
+def diff(migrations: Migrations) -> list[Change]:
+    """What autogenerate would write now: the models against the database, nothing written.
+
+    Empty when the database (migrated to the latest) matches the models; CI can check that
+    the committed migrations and the models agree.
+    """
+    from alembic.autogenerate import produce_migrations
+
+    metadata = _require_metadata(migrations)
+    with migrations.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True, "target_metadata": metadata, "render_as_batch": True})
+        script = produce_migrations(context, metadata)
+    assert script.upgrade_ops is not None
+    return list(_describe(script.upgrade_ops.ops))
 
 
 def upgrade(migrations: Migrations, revision: str = "head") -> list[Step]:
@@ -292,13 +305,13 @@ def run_env() -> None:
     sqlite = connection.dialect.name == "sqlite"
     applied: list[Step] = config.attributes.setdefault(_APPLIED, [])
 
-    def record(*, ctx: MigrationContext, step: MigrationInfo, heads: set[str],
-               run_args: dict[str, Any]) -> None:
-        revision = step.up_revision
+    def record(ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any],
+               run_args: Mapping[str, Any]) -> None:
         if sqlite:
             _check_foreign_keys(ctx.connection, step.up_revision_id)
-        applied.append(Step(step.up_revision_id or "", (revision.doc if revision else "") or "",
-                            step.is_upgrade))
+        revision = step.up_revision
+        message = revision.doc if isinstance(revision, Script) else ""
+        applied.append(Step(step.up_revision_id or "", message or "", step.is_upgrade))
 
     context.configure(
         connection=connection,
@@ -335,6 +348,15 @@ def _config(migrations: Migrations) -> Config:
     config.attributes[_METADATA] = migrations.metadata
     config.attributes[_APPLIED] = []
     return config
+
+
+def _require_metadata(migrations: Migrations) -> MetaData:
+    if migrations.metadata is None:
+        raise MigrationError(
+            "Autogenerate needs the models' MetaData: pass TableRest(metadata=Base.metadata) "
+            "or add a resource; or write a blank migration with --empty."
+        )
+    return migrations.metadata
 
 
 @contextmanager
@@ -409,7 +431,7 @@ def _made(written: Any, changes: list[Change]) -> MadeMigration:
     return MadeMigration(Path(written.path), written.revision, changes)
 
 
-def _render_item(kind: str, obj: Any, context: AutogenContext) -> str | bool:
+def _render_item(kind: str, obj: Any, context: AutogenContext) -> str | Literal[False]:
     # tablerest's column types (Password, Email) are stored as their plain SQL type, so a
     # migration does not import them and keeps working when they change.
     if kind == "type" and isinstance(obj, TypeDecorator) and \

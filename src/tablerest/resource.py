@@ -108,6 +108,9 @@ class Resource:
             if name not in self.hidden_fields
         }
         self.writable_fields = self._writable()
+        # A key is set on create (when it has no default) and never changes after.
+        self.updatable_fields = {name: info for name, info in self.writable_fields.items()
+                                 if not info.primary_key}
         self.allows_writes = bool(self._options["allow_writes"]) and self.info.writable_table
         self.default_sort_keys: tuple[str, ...] = tuple(self._options["default_sort"])
         self.schema_overrides: Mapping[str, object] = dict(self._options["schemas"] or {})

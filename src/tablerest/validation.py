@@ -156,11 +156,8 @@ class JsonSchemaOverride:
 
     def __call__(self, item: Mapping[str, Any], where: str) -> dict[str, Any]:
         errors = [
-            FieldError(
-                _label(where, ".".join(str(p) for p in error.absolute_path)) or where or "body",
-                error.message,
-            )
-            for error in sorted(self.validator.iter_errors(item), key=lambda e: e.json_path)
+            error for found in sorted(self.validator.iter_errors(item), key=lambda e: e.json_path)
+            for error in _schema_errors(found, where)
         ]
         if errors:
             raise ValidationFailed("The body does not match the schema.", errors)
@@ -176,6 +173,24 @@ class JsonSchemaOverride:
                     [FieldError(_label(where, name), str(exc))],
                 ) from None
         return out
+
+
+def _schema_errors(error: jsonschema.ValidationError, where: str) -> list[FieldError]:
+    """Name the field a JSON Schema error is about, also for required/additional properties."""
+    path = ".".join(str(part) for part in error.absolute_path)
+    prefix = f"{path}." if path else ""
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    if error.validator == "required" and isinstance(error.validator_value, list):
+        missing = [name for name in error.validator_value if name not in instance]
+        return [FieldError(_label(where, prefix + str(name)), "This field is required.")
+                for name in missing]
+    if error.validator == "additionalProperties" and isinstance(error.schema, dict):
+        known = set(error.schema.get("properties", {}))
+        extra = [name for name in instance if name not in known]
+        if extra:
+            return [FieldError(_label(where, prefix + str(name)), "This field is unknown.")
+                    for name in extra]
+    return [FieldError(_label(where, path) or where or "body", error.message)]
 
 
 def _known_columns(

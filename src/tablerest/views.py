@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 from flask import Flask, Request, Response, request
@@ -27,6 +27,7 @@ from .errors import (
     MethodNotAllowed,
     NotFound,
     PreconditionFailed,
+    ValidationFailed,
 )
 from .http import etag_of, json_response, read_json, wants_json
 from .integrity import translate
@@ -75,7 +76,9 @@ class Endpoints:
         overrides = resource.schema_overrides
         self.validators: dict[str, BodyValidator] = {
             method: build_validator(
-                self.name, resource.writable_fields, method,
+                self.name,
+                resource.writable_fields if method == "create" else resource.updatable_fields,
+                method,
                 overrides.get(method, overrides.get("*")),
             )
             for method in METHODS
@@ -172,7 +175,7 @@ class Endpoints:
         return item
 
     def location(self, item: Mapping[str, Any]) -> str:
-        key = ",".join(str(item[info.name]) for info in self.key_fields)
+        key = ",".join(quote(str(item[info.name]), safe="") for info in self.key_fields)
         return f"/{self.name}/{key}"
 
     def validate_body(self, body: Any, method: str, writable: Mapping[str, FieldInfo],
@@ -182,7 +185,17 @@ class Endpoints:
             raise BadRequest(f"The body{shown} must be a JSON object, "
                              f"got {type(body).__name__}.")
         check_keys(body, writable, self.info.fields, self.resource.hidden_fields, where)
-        return self.validators[method](body, where)
+        values = self.validators[method](body, where)
+        for info in self.key_fields:
+            value = values.get(info.name)
+            if isinstance(value, str) and ("/" in value or (len(self.key_fields) > 1
+                                                            and "," in value)):
+                raise ValidationFailed(
+                    f"The key {info.name!r} cannot contain '/' (or ',' in a composite key): "
+                    "it must fit in one URL segment.",
+                    [FieldError(f"{where}{info.name}", "This key cannot contain '/' or ','.")],
+                )
+        return values
 
     def translate_errors(self, exc: DBAPIError, values: Mapping[str, Any] | None) -> Exception:
         problem = translate(exc, self.info, self.state.engine, values)
@@ -313,9 +326,9 @@ class Endpoints:
             return self.delete(key)
         body = read_json(request, self.state.settings.max_body_bytes)
         kind = "update" if method == "PATCH" else "replace"
-        values = self.validate_body(body, kind, self.resource.writable_fields)
+        values = self.validate_body(body, kind, self.resource.updatable_fields)
         if kind == "replace":
-            for name, info in self.resource.writable_fields.items():
+            for name, info in self.resource.updatable_fields.items():
                 if name not in values and info.nullable and not info.has_default:
                     values[name] = None
         return self.update(key, values)
