@@ -40,7 +40,7 @@ from .resource import Policy, RequestContext, Resource
 from .schema import FieldInfo, RelationInfo
 from .serialization import dumps
 from .tablesql import TableSql
-from .timestamps import utcnow_for
+from .timestamps import utcnow, utcnow_for
 from .validation import METHODS, BodyValidator, build_validator, check_keys
 
 if TYPE_CHECKING:
@@ -218,9 +218,11 @@ class Endpoints:
         resource = target.resource
         resource.policy_.can_create(ctx, values)
         resource.before_create(values, ctx)
+        now = utcnow()
         for info in target.info.fields.values():
             if info.is_timestamp and info.name not in values:
-                values[info.name] = utcnow_for(info)
+                values[info.name] = now if getattr(info.column.type, "timezone", False) \
+                    else now.replace(tzinfo=None)
         try:
             item = target.sql.insert(target.writer(ctx), values)
         except DBAPIError as exc:

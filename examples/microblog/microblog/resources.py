@@ -22,8 +22,12 @@ from .models import Message, User, follows
 
 
 def require_caller(ctx: RequestContext) -> Any:
+    """The caller's user id; 401 without a token or when the account no longer exists."""
     if ctx.principal is None:
         raise Unauthorized("This needs a bearer token: POST /auth/token first.")
+    found = ctx.connection.execute(sa.select(User.id).where(User.id == ctx.principal)).first()
+    if found is None:
+        raise Unauthorized("The token's account no longer exists.")
     return ctx.principal
 
 
