@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from pgserver import PostgresServer, postgres_for_tests
-from testapp import Base, create_app
 
+from pgserver import PostgresServer, postgres_for_tests
 from tablerest.extension import state_of
+from testapp import Base, create_app
 
 BACKENDS = ["sqlite", "postgresql"]
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-import sqlalchemy as sa
 from conftest import rows
 
 
