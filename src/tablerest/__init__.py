@@ -20,6 +20,7 @@ from .orm import Timestamps as Timestamps
 from .orm import hash_password as hash_password
 from .orm import raw_sql as raw_sql
 from .orm import session as session
+from .reflection import reflect as reflect
 from .resource import Policy as Policy
 from .resource import RequestContext as RequestContext
 from .resource import Resource as Resource
@@ -29,5 +30,6 @@ __all__ = [
     "BadRequest", "ConfigurationError", "Conflict", "Email", "FieldError", "Forbidden",
     "Model", "NotFound", "Password", "PasswordHash", "Policy", "ProblemError",
     "RequestContext", "Resource", "Settings", "TableRest", "TableRestError", "Timestamps",
-    "Unauthorized", "ValidationFailed", "create_engine", "hash_password", "raw_sql", "session",
+    "Unauthorized", "ValidationFailed", "create_engine", "hash_password", "raw_sql", "reflect",
+    "session",
 ]

@@ -25,8 +25,9 @@ Keys and writes
 
 Relations (from foreign keys, named per resource)
     - to-one, on the table holding the foreign key: the key column without its id suffix
-      (``_id``, `` id``, ``-id`` in any case, ``Id``, or ``ID`` after a lower-case letter or
-      digit): ``ArtistId`` -> ``Artist``, ``support_rep_id`` -> ``support_rep``.
+      (``id`` in any case after ``_``, ``-`` or a space; ``Id`` after a letter or digit;
+      ``ID`` after a lower-case letter or digit): ``ArtistId`` -> ``Artist``,
+      ``support_rep_id`` -> ``support_rep``, ``Order Id`` -> ``Order``.
       Fallback: ``<columns>_<target table>`` (``ReportsTo_Employee``).
     - to-many, on the referenced table: the referencing table's name (``Artist`` ->
       ``Album``). Fallback: ``<referencing table>_by_<columns>`` (``Employee_by_ReportsTo``).
@@ -53,12 +54,14 @@ Relations (from foreign keys, named per resource)
 Values
     Datetimes stored without a zone are UTC. SQLite keeps datetimes as text: new values are
     written in the layout the column already uses (``2021-01-01 00:00:00``, or with a ``T``,
-    or with microseconds), so comparisons and sorting stay right. Foreign keys are enforced,
+    or with microseconds), so comparisons and sorting stay right; a SQLite datetime column
+    that holds numbers (epoch seconds) is served as numbers. Foreign keys are enforced,
     SQLite included.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections import Counter
@@ -259,13 +262,22 @@ def _settle_sqlite(connection: Connection, tables: Iterable[Table]) -> None:
             column.autoincrement = rowid
         for column in table.columns:
             if isinstance(column.type, sa.DateTime) and not isinstance(column.type, TextDateTime):
-                column.type = _datetime_layout(connection, table, column)
+                column.type = _datetime_layout(connection, column)
 
 
-def _datetime_layout(connection: Connection, table: Table, column: Column[Any]) -> TextDateTime:
-    sample = connection.execute(
-        sa.select(sa.type_coerce(column, sa.Text)).where(column.is_not(None)).limit(1)
-    ).scalar()
+def _datetime_layout(connection: Connection, column: Column[Any]) -> sa.types.TypeEngine[Any]:
+    row = connection.execute(
+        sa.select(sa.func.typeof(column), sa.type_coerce(column, sa.Text))
+        .where(column.is_not(None)).limit(1)
+    ).first()
+    if row is None:
+        return TextDateTime()
+    kind, sample = row
+    # Epoch seconds or Julian days: served as the numbers they are, not parsed into a 500.
+    if kind == "integer":
+        return sa.Integer()
+    if kind == "real":
+        return sa.Float()
     if not isinstance(sample, str) or len(sample) < 19:
         return TextDateTime()
     return TextDateTime(sep="T" if sample[10] in "Tt" else " ", micro="." in sample[19:])
@@ -335,6 +347,8 @@ def reflect_database(engine: Engine, *, tables: Sequence[str] | None = None,
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
         views = inspector.get_view_names()
+        with contextlib.suppress(NotImplementedError):  # no materialized views in the dialect
+            views += inspector.get_materialized_view_names()
         available = [*inspector.get_table_names(), *views]
         chosen = _choose(available, tables, exclude)
         if not chosen:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from sqlalchemy import ColumnElement, Connection, Select, Table
 
 from .errors import ConfigurationError
-from .schema import FieldInfo, TableInfo, describe_model, describe_table
+from .schema import FieldInfo, RelationInfo, TableInfo, describe_model, describe_table
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Policy:
 
 _OPTIONS = (
     "model", "table", "name", "hidden", "writable", "read_only", "max_limit", "default_limit",
-    "default_sort", "schemas", "policy", "allow_writes", "relations",
+    "default_sort", "schemas", "policy", "allow_writes", "relations", "table_relations",
 )
 
 
@@ -84,6 +84,8 @@ class Resource:
     allow_writes: ClassVar[bool] = True
     #: Relations to expose; None means every relation whose target is a resource too.
     relations: ClassVar[Sequence[str] | None] = None
+    #: With ``table=``: the table's relations (reflection derives them from foreign keys).
+    table_relations: ClassVar[Mapping[str, RelationInfo] | None] = None
 
     def __init__(self, model: type | None = None, **options: Any) -> None:
         unknown = set(options) - set(_OPTIONS)
@@ -128,7 +130,7 @@ class Resource:
         if model is not None:
             return describe_model(model)
         if isinstance(table, Table):
-            return describe_table(table)
+            return describe_table(table, self._options["table_relations"])
         raise ConfigurationError("A resource needs a model (or a table) to expose.")
 
     def _declared(self, option: str) -> Sequence[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -185,13 +186,15 @@ def describe_model(model: type) -> TableInfo:
     )
 
 
-def describe_table(table: Table) -> TableInfo:
-    """Describe a plain (e.g. reflected) table; field names are the column names."""
-    fields = {column.name: describe_column(column.name, column) for column in table.columns}
-    primary_key = tuple(column.name for column in table.primary_key.columns)
+def describe_table(table: Table, relations: Mapping[str, RelationInfo] | None = None,
+                   ) -> TableInfo:
+    """Describe a plain (e.g. reflected) table; field names are the column names, as plain
+    ``str`` (reflected names are ``quoted_name``, which orjson refuses as dict keys)."""
+    fields = {str(c.name): describe_column(str(c.name), c) for c in table.columns}
+    primary_key = tuple(str(c.name) for c in table.primary_key.columns)
     return TableInfo(
-        name=table.name, table=table, fields=fields, primary_key=primary_key,
-        writable_table=bool(primary_key),
+        name=str(table.name), table=table, fields=fields, primary_key=primary_key,
+        relations=dict(relations or {}), writable_table=bool(primary_key),
     )
 
 
