@@ -31,8 +31,22 @@ test: lint
 bench: venv
 	$(BIN)/python -m benchmarks
 
-run:
-	@echo "make run arrives with the microblog"; exit 1
+# The microblog: migrate ./microblog.db (or $DATABASE_URL), seed it when empty, serve it.
+# A random development secret is made once and kept in instance/ (ignored by git).
+MICROBLOG := $(BIN)/tablerest --app examples/microblog/microblog/app.py
+DATABASE_URL ?= sqlite:///$(CURDIR)/microblog.db
+SECRET_FILE := instance/secret_key
+
+$(SECRET_FILE):
+	mkdir -p instance
+	$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
+	chmod 600 $@
+
+run: venv $(SECRET_FILE)
+	export DATABASE_URL='$(DATABASE_URL)' TABLEREST_SECRET_KEY="$$(cat $(SECRET_FILE))" && \
+	$(MICROBLOG) db upgrade && \
+	$(MICROBLOG) db seed && \
+	exec $(MICROBLOG) serve --host $(HOST) --port $(PORT)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

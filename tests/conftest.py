@@ -85,14 +85,15 @@ SECRET = "microblog-test-secret-0123456789"
 
 @pytest.fixture
 def microblog(db_url: str) -> Iterator[Flask]:
-    """The example microblog on an empty schema (tables from its models)."""
+    """The example microblog on a schema made by its committed migrations."""
     from microblog.app import create_app as create_microblog
-    from microblog.models import Base as MicroblogBase
+
+    from tablerest.migrations import Migrations, upgrade
 
     app = create_microblog({"DATABASE_URL": db_url, "TABLEREST_SECRET_KEY": SECRET})
     app.testing = True
     engine = state_of(app).engine
-    MicroblogBase.metadata.create_all(engine)
+    upgrade(Migrations.for_app(app))
     yield app
     engine.dispose()
 

@@ -791,3 +791,31 @@ def test_two_link_tables_to_one_table_take_fallbacks() -> None:
         "PostHiddenTag": "to_many", "PostTag": "to_many",
         "Tag_via_PostHiddenTag_TagId": "many_to_many", "Tag_via_PostTag_TagId": "many_to_many",
     }
+
+
+def test_secret_columns_are_write_only(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'accounts.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, login TEXT NOT NULL, "
+            "password_hash TEXT NOT NULL, api_key TEXT)"))
+        connection.execute(sa.text(
+            "INSERT INTO accounts (login, password_hash, api_key) VALUES ('ann', 'h1', 'k1')"))
+    engine.dispose()
+    app = create_app(url)
+    client = app.test_client()
+    listed = client.get("/accounts")
+    assert listed.status_code == 200
+    assert listed.json["items"] == [{"id": 1, "login": "ann"}]
+    assert client.get("/accounts?password_hash=h1").status_code == 400
+    created = client.post("/accounts", json={"login": "bob", "password_hash": "h2"})
+    assert created.status_code == 201
+    assert created.json == {"id": 2, "login": "bob"}
+    state_of(app).engine.dispose()
+    check = sa.create_engine(url)
+    with check.connect() as connection:
+        stored = connection.execute(sa.text(
+            "SELECT login, password_hash FROM accounts ORDER BY id")).all()
+    check.dispose()
+    assert [tuple(row) for row in stored] == [("ann", "h1"), ("bob", "h2")]

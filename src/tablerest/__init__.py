@@ -24,12 +24,13 @@ from .reflection import reflect as reflect
 from .resource import Policy as Policy
 from .resource import RequestContext as RequestContext
 from .resource import Resource as Resource
+from .seeding import Seeder as Seeder
 from .settings import Settings as Settings
 
 __all__ = [
     "BadRequest", "ConfigurationError", "Conflict", "Email", "FieldError", "Forbidden",
     "Model", "NotFound", "Password", "PasswordHash", "Policy", "ProblemError",
-    "RequestContext", "Resource", "Settings", "TableRest", "TableRestError", "Timestamps",
+    "RequestContext", "Resource", "Seeder", "Settings", "TableRest", "TableRestError", "Timestamps",
     "Unauthorized", "ValidationFailed", "create_engine", "hash_password", "raw_sql", "reflect",
     "session",
 ]

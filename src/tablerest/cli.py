@@ -3,7 +3,7 @@
 ::
 
     tablerest [--app IMPORT] db init | make MESSAGE [--empty] | upgrade [REV] | downgrade [REV]
-                             db status | check | refresh [--seed] | reset [--yes]
+                             db status | check | stamp [REV] | refresh [--seed] | reset [--yes]
                              db seed [NAME] [--fake --users N]
     tablerest [--app IMPORT] serve [APP] [--host --port --workers N --reload]
     tablerest serve --db URL [--read-only --tables a,b --exclude c]
@@ -18,7 +18,7 @@ Alembic's) become one line on stderr and exit status 1.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,14 @@ def downgrade(revision: str) -> None:
 
 
 @db.command()
+@click.argument("revision", default="head")
+def stamp(revision: str) -> None:
+    """Mark the database as at REVISION without running migrations (for create_all tables)."""
+    mig.stamp(_migrations(), revision)
+    click.echo(f"The database is now marked as at {revision}.")
+
+
+@db.command()
 def status() -> None:
     """List the migrations: which have run, which is current."""
     rows = mig.status(_migrations())
@@ -172,7 +180,7 @@ def reset(yes: bool) -> None:
 @click.option("--fake", is_flag=True, help="Fill users, messages and follows with fake data.")
 @click.option("--users", type=click.IntRange(min=0), default=1000, show_default=True,
               help="With --fake: how many users (about 10 messages and 10 follows each).")
-@click.option("--seed-value", "seed_value", type=int, default=None,
+@click.option("--random-seed", "seed_value", type=int, default=None,
               help="With --fake: a random seed, for the same data every time.")
 def seed(name: str | None, fake: bool, users: int, seed_value: int | None) -> None:
     """Run a seeder: NAME from the app's seeders module (default DatabaseSeeder)."""
@@ -196,7 +204,6 @@ def _fake(app: Flask, users: int, seed_value: int | None) -> None:
     with _progress_bar() as progress:
         seeder = seeding.run_seeder(state_of(app).engine, seeding.FakeDataSeeder,
                                     users=users, seed=seed_value, progress=progress)
-    assert isinstance(seeder, seeding.FakeDataSeeder)
     counts = ", ".join(f"{count} {table}" for table, count in seeder.counts.items())
     click.echo(f"Seeded {counts} in {time.perf_counter() - started:.1f} s "
                f"(password: {seeding.FAKE_PASSWORD!r}).")
@@ -248,42 +255,50 @@ def serve(ctx: click.Context, app_import: str | None, host: str, port: int,
     """Serve the app (or, with --db, an existing database) on HOST:PORT."""
     if db_url is None and (read_only or tables or exclude):
         raise click.UsageError("--read-only, --tables and --exclude go with --db URL.")
+    load: Callable[[], Flask]
     if db_url is not None:
         if app_import:
             raise click.UsageError("Give an APP or --db URL, not both.")
-        app = _reflected_app(db_url, read_only, tables, exclude)
+        create_app = _reflection()
+        url = db_url
+
+        def load() -> Flask:
+            return create_app(url, read_only=read_only, tables=tables, exclude=exclude)
     else:
         info = ctx.ensure_object(ScriptInfo)
         if app_import:
             info.app_import_path = app_import
-        app = info.load_app()
+        load = info.load_app
     if workers is None:
         from werkzeug.serving import run_simple
 
-        run_simple(host, port, app, use_reloader=reload, threaded=True)
+        run_simple(host, port, load(), use_reloader=reload, threaded=True)
     else:
-        _gunicorn(app, {"bind": f"{host}:{port}", "workers": workers, "reload": reload,
-                        "accesslog": "-"})
+        _gunicorn(load, {"bind": f"{host}:{port}", "workers": workers, "reload": reload,
+                         "accesslog": "-"})
 
 
-def _reflected_app(url: str, read_only: bool, tables: list[str] | None,
-                   exclude: list[str] | None) -> Flask:
+def _reflection() -> Callable[..., Flask]:
     try:
         from .reflection import create_app
     except ImportError as exc:
         raise click.ClickException(
             f"Serving a database by reflection is not available: {exc}.") from exc
-    app: Flask = create_app(url, read_only=read_only, tables=tables, exclude=exclude)
-    return app
+    return create_app
 
 
-def _gunicorn(app: Flask, options: dict[str, Any]) -> None:
+def _gunicorn(load: Callable[[], Flask], options: dict[str, Any]) -> None:
+    """Gunicorn with ``options``. The app is loaded once in the master and shared by the
+    forked workers; with ``reload`` each worker loads it, so that a restart sees new code."""
     from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+
+    preloaded = None if options["reload"] else load()
 
     def post_fork(_server: Any, _worker: Any) -> None:
         # Connections opened while loading the app belong to the master; a worker opens its own.
-        with suppress(ConfigurationError):  # an app without tablerest has no engine of ours
-            state_of(app).engine.dispose(close=False)
+        if preloaded is not None:
+            with suppress(ConfigurationError):  # an app without tablerest has no engine of ours
+                state_of(preloaded).engine.dispose(close=False)
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -291,7 +306,7 @@ def _gunicorn(app: Flask, options: dict[str, Any]) -> None:
                 self.cfg.set(key, value)
 
         def load(self) -> Flask:
-            return app
+            return preloaded if preloaded is not None else load()
 
     Server().run()
 

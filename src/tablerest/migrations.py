@@ -10,7 +10,7 @@
 
 The migrations folder holds ``env.py`` (two lines: ``from tablerest.migrations import run_env``
 and ``run_env()``), ``script.py.mako`` and ``versions/``; :func:`init` writes them. Which folder:
-``app.config["TABLEREST_MIGRATIONS"]`` (or the environment variable of that name), else
+``app.config["TABLEREST_MIGRATIONS"]`` (relative to the current folder), else
 ``migrations`` beside the app's package (``microblog/app.py`` -> ``./migrations`` next to the
 ``microblog/`` folder), or beside a single-module app.
 
@@ -24,26 +24,24 @@ cascade) and checked before it commits.
 from __future__ import annotations
 
 import argparse
-import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
-from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, MetaData, TypeDecorator
-from sqlalchemy.sql.schema import Column
+from sqlalchemy import Connection, Engine, MetaData
+from sqlalchemy.exc import DBAPIError
 
+from .autogen import Change, describe, render_item
 from .database import WRITE_OPTION
 from .errors import TableRestError
 
 if TYPE_CHECKING:
-    from alembic.autogenerate.api import AutogenContext
     from alembic.config import Config
     from flask import Flask
 
@@ -52,7 +50,6 @@ CONFIG_KEY = "TABLEREST_MIGRATIONS"
 _CONNECTION = "tablerest.connection"
 _METADATA = "tablerest.metadata"
 _APPLIED = "tablerest.applied"
-_POSTGRES_NAME_LIMIT = 63
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -129,15 +126,6 @@ class Migrations:
 
 
 @dataclass(frozen=True)
-class Change:
-    """One difference autogenerate found: ``kind`` is e.g. ``add_table``, ``modify_type``."""
-
-    kind: str
-    table: str
-    description: str
-
-
-@dataclass(frozen=True)
 class MadeMigration:
     """What :func:`make` wrote: the file (None when nothing changed) and what it contains."""
 
@@ -166,10 +154,8 @@ class Step:
 
 
 def migrations_folder(app: Flask) -> Path:
-    """``TABLEREST_MIGRATIONS`` from the config or environment, else beside the app's package."""
-    import os
-
-    configured = app.config.get(CONFIG_KEY) or os.environ.get(CONFIG_KEY)
+    """``app.config["TABLEREST_MIGRATIONS"]``, else ``migrations`` beside the app's package."""
+    configured = app.config.get(CONFIG_KEY)
     if configured:
         return Path(str(configured)).resolve()
     root = Path(app.root_path)
@@ -208,7 +194,8 @@ def make(migrations: Migrations, message: str, *, empty: bool = False) -> MadeMi
         if script.upgrade_ops.is_empty():
             directives[:] = []
             return
-        changes.extend(_describe(script.upgrade_ops.ops))
+        changes.extend(describe(script.upgrade_ops.ops))
+        script.downgrade_ops = script.upgrade_ops.reverse()  # with the names given above
 
     with _connected(migrations, config):
         written = command.revision(config, message=message, autogenerate=True,
@@ -230,14 +217,14 @@ def diff(migrations: Migrations) -> list[Change]:
             "compare_type": True, "target_metadata": metadata, "render_as_batch": True})
         script = produce_migrations(context, metadata)
     assert script.upgrade_ops is not None
-    return list(_describe(script.upgrade_ops.ops))
+    return list(describe(script.upgrade_ops.ops))
 
 
 def upgrade(migrations: Migrations, revision: str = "head") -> list[Step]:
     """Run the migrations up to ``revision`` (default: the latest); return the steps run."""
     config = _config(migrations)
     _refuse_unknown_current(migrations, config)
-    with _connected(migrations, config), _revision_errors(revision):
+    with _connected(migrations, config), _revision_errors(revision), _failures(config):
         command.upgrade(config, revision)
     applied: list[Step] = config.attributes[_APPLIED]
     return applied
@@ -251,10 +238,20 @@ def downgrade(migrations: Migrations, revision: str = "-1") -> list[Step]:
         if revision == "base":
             return []
         raise MigrationError("The database has no migrations applied; nothing to downgrade.")
-    with _connected(migrations, config), _revision_errors(revision):
+    with _connected(migrations, config), _revision_errors(revision), _failures(config):
         command.downgrade(config, revision)
     reverted: list[Step] = config.attributes[_APPLIED]
     return reverted
+
+
+def stamp(migrations: Migrations, revision: str = "head") -> None:
+    """Record ``revision`` as the database's current one without running anything.
+
+    For a database whose tables were made another way (``create_all``) before migrations.
+    """
+    config = _config(migrations)
+    with _connected(migrations, config), _revision_errors(revision):
+        command.stamp(config, revision)
 
 
 def reset(migrations: Migrations) -> list[Step]:
@@ -321,7 +318,7 @@ def run_env() -> None:
         transaction_per_migration=True,
         # tablerest's SQLite engines emit BEGIN themselves, so SQLite DDL rolls back too.
         transactional_ddl=True if sqlite else None,
-        render_item=_render_item,
+        render_item=render_item,
         on_version_apply=record,
     )
     with context.begin_transaction():
@@ -423,80 +420,22 @@ def _revision_errors(revision: str) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def _failures(config: Config) -> Iterator[None]:
+    try:
+        yield
+    except DBAPIError as exc:
+        done: list[Step] = config.attributes[_APPLIED]
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise MigrationError(
+            f"A migration failed and was rolled back, after {len(done)} that succeeded: "
+            f"{type(exc.orig).__name__}: {reason}"
+        ) from exc
+
+
 def _made(written: Any, changes: list[Change]) -> MadeMigration:
     if isinstance(written, list):
         written = written[0] if written else None
     if written is None:
         return MadeMigration(None, None, changes)
     return MadeMigration(Path(written.path), written.revision, changes)
-
-
-def _render_item(kind: str, obj: Any, context: AutogenContext) -> str | Literal[False]:
-    # tablerest's column types (Password, Email) are stored as their plain SQL type, so a
-    # migration does not import them and keeps working when they change.
-    if kind == "type" and isinstance(obj, TypeDecorator) and \
-            type(obj).__module__.startswith("tablerest."):
-        return f"sa.{obj.impl_instance!r}"
-    return False
-
-
-def _describe(operations: Iterable[ops.MigrateOperation], table: str = "") -> Iterator[Change]:
-    for op in operations:
-        if isinstance(op, ops.ModifyTableOps):
-            yield from _describe(op.ops, op.table_name)
-        elif isinstance(op, ops.CreateTableOp):
-            yield Change("add_table", op.table_name, f"new table {op.table_name!r}")
-        elif isinstance(op, ops.DropTableOp):
-            yield Change("remove_table", op.table_name, f"table {op.table_name!r} removed")
-        elif isinstance(op, ops.AddColumnOp):
-            yield Change("add_column", op.table_name,
-                         f"new column {op.table_name}.{op.column.name}")
-        elif isinstance(op, ops.DropColumnOp):
-            yield Change("remove_column", op.table_name,
-                         f"column {op.table_name}.{op.column_name} removed")
-        elif isinstance(op, ops.AlterColumnOp):
-            yield from _describe_alter(op)
-        elif isinstance(op, ops.CreateIndexOp):
-            columns = ", ".join(str(getattr(c, "name", c)) for c in op.columns)
-            kind = "unique index" if op.kw.get("unique") else "index"
-            yield Change("add_index", op.table_name,
-                         f"new {kind} {op.index_name!r} on {op.table_name}({columns})")
-        elif isinstance(op, ops.DropIndexOp):
-            yield Change("remove_index", op.table_name or table,
-                         f"index {op.index_name!r} removed")
-        elif isinstance(op, ops.CreateUniqueConstraintOp):
-            op.constraint_name = op.constraint_name or _name("uq", op.table_name, op.columns)
-            yield Change("add_unique", op.table_name,
-                         f"new unique constraint {op.constraint_name!r} on "
-                         f"{op.table_name}({', '.join(op.columns)})")
-        elif isinstance(op, ops.CreateForeignKeyOp):
-            op.constraint_name = op.constraint_name or _name(
-                "fk", op.source_table, [*op.local_cols, op.referent_table])
-            yield Change("add_fk", op.source_table,
-                         f"new foreign key {op.source_table}({', '.join(op.local_cols)}) -> "
-                         f"{op.referent_table}({', '.join(op.remote_cols)})")
-        elif isinstance(op, ops.DropConstraintOp):
-            yield Change(f"remove_{op.constraint_type or 'constraint'}", op.table_name,
-                         f"constraint {op.constraint_name!r} removed from {op.table_name}")
-        else:
-            yield Change(type(op).__name__, table, type(op).__name__)
-
-
-def _describe_alter(op: ops.AlterColumnOp) -> Iterator[Change]:
-    where = f"{op.table_name}.{op.column_name}"
-    if op.modify_type is not None:
-        yield Change("modify_type", op.table_name,
-                     f"type of {where}: {op.existing_type} -> {op.modify_type}")
-    if op.modify_nullable is not None:
-        yield Change("modify_nullable", op.table_name,
-                     f"{where} is now {'nullable' if op.modify_nullable else 'NOT NULL'}")
-    if op.modify_server_default is not False:
-        yield Change("modify_default", op.table_name, f"server default of {where} changed")
-    if op.modify_comment is not False:
-        yield Change("modify_comment", op.table_name, f"comment of {where} changed")
-
-
-def _name(prefix: str, table: str, parts: Sequence[str | Column[Any]]) -> str:
-    words = [str(getattr(part, "name", part)) for part in parts]
-    name = re.sub(r"\W", "_", "_".join([prefix, table, *words]))
-    return name[:_POSTGRES_NAME_LIMIT]

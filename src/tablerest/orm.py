@@ -85,11 +85,14 @@ class Password(TypeDecorator[str]):
 
 
 class Email(TypeDecorator[str]):
-    """A string column validated as an email address on writes."""
+    """A string column validated as an email address on writes; ``Email(120)`` sets a length."""
 
-    impl = String(320)
+    impl = String
     cache_ok = True
     tablerest_format = "email"
+
+    def __init__(self, length: int = 320) -> None:
+        super().__init__(length)
 
     @property
     def python_type(self) -> type:

@@ -82,7 +82,7 @@ from .database import create_engine
 from .errors import ConfigurationError
 from .extension import TableRest
 from .resource import Resource
-from .schema import RelationInfo, RelationKind, TableInfo, describe_table
+from .schema import RelationInfo, RelationKind
 from .settings import build_settings, normalise_url
 
 _ID_SUFFIX = re.compile(r"(?P<base>.+?)(?:[_ \-][Ii][Dd]|(?<=[A-Za-z0-9])Id|(?<=[a-z0-9])ID)")
@@ -286,21 +286,19 @@ def _datetime_layout(connection: Connection, column: Column[Any]) -> sa.types.Ty
 # -- the reflected database ------------------------------------------------------------------
 
 
-class ReflectedResource(Resource):
-    """A reflected table or view: field names as plain ``str``, relations from the keys."""
+# Columns that hold secrets are write-only in reflection mode, as hidden fields are in models:
+# compared with the column name lower-cased, without "_", "-" and spaces.
+SECRET_COLUMNS = frozenset({
+    "password", "passwd", "pwd", "passwordhash", "passworddigest", "hashedpassword",
+    "passwdhash", "pwdhash", "secret", "apikey", "token", "accesstoken", "refreshtoken",
+})
 
-    def __init__(self, table: Table, name: str, relations: Mapping[str, RelationInfo],
-                 allow_writes: bool = True) -> None:
-        self._relations = dict(relations)
-        super().__init__(table=table, name=name, allow_writes=allow_writes)
 
-    def _describe(self) -> TableInfo:
-        info = describe_table(self._options["table"])
-        # Reflected names are ``quoted_name``, a str subclass that orjson refuses as a key.
-        fields = {str(name): replace(field, name=str(name)) for name, field in info.fields.items()}
-        return replace(info, name=str(info.name), fields=fields,
-                       primary_key=tuple(str(name) for name in info.primary_key),
-                       relations=dict(self._relations))
+def secret_columns(table: Table) -> tuple[str, ...]:
+    """The columns of ``table`` that reflection mode never shows (see ``SECRET_COLUMNS``)."""
+    normalised = {str(column.name): "".join(ch for ch in str(column.name).lower()
+                                           if ch.isalnum()) for column in table.columns}
+    return tuple(name for name, plain in normalised.items() if plain in SECRET_COLUMNS)
 
 
 @dataclass
@@ -312,12 +310,14 @@ class ReflectedDatabase:
     views: frozenset[str]
     relations: dict[Table, dict[str, RelationInfo]]
 
-    def resources(self, read_only: bool = False) -> list[ReflectedResource]:
+    def resources(self, read_only: bool = False) -> list[Resource]:
         """One ``Resource`` per table and view, relations set, in name order."""
         made = []
         for table, name in sorted(self.names.items(), key=lambda item: item[1]):
             writes = not read_only and table.name not in self.views
-            made.append(ReflectedResource(table, name, self.relations[table], writes))
+            made.append(Resource(table=table, name=name, allow_writes=writes,
+                                 table_relations=self.relations[table],
+                                 hidden=secret_columns(table)))
         return made
 
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Column, Connection, Engine, Table
@@ -52,6 +53,9 @@ Progress = Callable[[str, int, int], None]
 
 class SeedingError(TableRestError):
     """No seeders module, no seeder of that name, or tables a seeder needs are missing."""
+
+
+S = TypeVar("S", bound="Seeder")
 
 
 class Seeder:
@@ -182,8 +186,8 @@ class FakeDataSeeder(Seeder):
         now = utcnow()
         self._insert(users, ("name", "email", "password"), len(people), rows,
                      now - 730 * _DAY, now - 365 * _DAY)
-        by_name = dict(self.connection.execute(
-            sa.select(users.c.name, users.c.id).where(users.c.id > before)).tuples().all())
+        by_name: dict[str, Any] = dict(self.connection.execute(
+            sa.select(users.c.name, users.c.id).where(users.c.id > before)).all())
         return [by_name[name] for name, _ in people]
 
     def _insert(self, table: Table, columns: tuple[str, ...], total: int,
@@ -229,7 +233,7 @@ def _timestamps(column: Column[Any], dialect: sa.Dialect, first: dt.datetime,
         yield process(value) if process else value
 
 
-def run_seeder(engine: Engine, seeder_class: type[Seeder], **options: Any) -> Seeder:
+def run_seeder(engine: Engine, seeder_class: type[S], **options: Any) -> S:
     """Run ``seeder_class(connection, **options)`` and what it calls in one transaction."""
     with write_transaction(engine) as connection:
         seeder = seeder_class(connection, **options)
@@ -244,8 +248,7 @@ def seeders_module_name(app: Flask) -> str:
     if configured:
         return str(configured)
     name = app.import_name
-    module = importlib.import_module(name) if name != "__main__" else None
-    if module is not None and hasattr(module, "__path__"):  # the app was named after a package
+    if _is_package(name):  # Flask("microblog") rather than Flask(__name__) in microblog/app.py
         return f"{name}.seeders"
     package = name.rpartition(".")[0]
     return f"{package}.seeders" if package else "seeders"
@@ -270,6 +273,17 @@ def find_seeder(module_name: str, name: str = DEFAULT_SEEDER) -> type[Seeder]:
         raise SeedingError(
             f"No seeder {name!r} in {module_name!r} (seeders there: {known})."
         ) from None
+
+
+def _is_package(name: str) -> bool:
+    module = sys.modules.get(name)
+    if module is not None:
+        return hasattr(module, "__path__")
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.submodule_search_locations is not None
 
 
 def _import(module_name: str) -> ModuleType:

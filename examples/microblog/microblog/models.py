@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
     Table,
     Text,
@@ -16,10 +17,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from tablerest import Email, Model, Password, Timestamps
+from tablerest.migrations import NAMING_CONVENTION
 
 
 class Base(Model, DeclarativeBase):
-    pass
+    # Named constraints can be dropped by later migrations (SQLite's batch mode needs names).
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 follows = Table(
