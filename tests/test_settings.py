@@ -154,8 +154,6 @@ def test_the_environment_configures_the_app(tmp_path: Path,
         state_of(app).engine.dispose()
 
 
-@pytest.mark.xfail(reason="library: TableRest.init_app builds Settings from a copy; the "
-                          "FLASK_CONFIG_PREFIXES variables never reach app.config", strict=True)
 def test_config_prefixes_reach_the_app_config(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLASK_CONFIG_PREFIXES", "SQLALCHEMY,AWS")

@@ -47,8 +47,9 @@ def coerce(info: FieldInfo, raw: Any) -> Any:
                 number = int(raw)
             else:
                 raise ValueError
-            if not _INT64_MIN <= number <= _INT64_MAX:  # databases store 64-bit integers
-                raise ValueError
+            low, high = info.int_range or (_INT64_MIN, _INT64_MAX)
+            if not low <= number <= high:
+                raise ValueError(f"expected an integer from {low} to {high}, got {raw!r}")
             return number
         if kind is float:
             if isinstance(raw, bool):
@@ -62,6 +63,10 @@ def coerce(info: FieldInfo, raw: Any) -> Any:
             value = decimal.Decimal(str(raw))
             if not value.is_finite():
                 raise ValueError
+            digits = info.integer_digits
+            if digits is not None and value != 0 and value.adjusted() + 1 > digits:
+                raise ValueError(f"expected at most {digits} digits before the point, "
+                                 f"got {raw!r}")
             return value
         if kind is uuid.UUID:
             if not isinstance(raw, str):
@@ -82,8 +87,13 @@ def coerce(info: FieldInfo, raw: Any) -> Any:
         if kind is str:
             if not isinstance(raw, str):
                 raise ValueError
+            if "\x00" in raw:
+                raise ValueError("text cannot contain NUL characters")
             return raw
-    except (ValueError, decimal.InvalidOperation, OverflowError):
+    except (ValueError, decimal.InvalidOperation, OverflowError) as exc:
+        if exc.args and isinstance(exc.args[0], str) and exc.args[0].startswith(("expected",
+                                                                                "text")):
+            raise ValueError(exc.args[0]) from None
         raise ValueError(f"expected {type_label(info)}, got {raw!r}") from None
     if isinstance(raw, str | int | float | bool):
         return raw

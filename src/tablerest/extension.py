@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from .auth import Login, TokenSigner, bearer_principal, token_view
 from .database import configure_engine, create_engine
 from .errors import ConfigurationError, register_error_handlers
 from .resource import Resource
-from .settings import Settings, build_settings
+from .settings import Settings, build_settings, load_environment
 from .statements import StatementCache
 from .views import Endpoints, Scope, index_view
 
@@ -89,6 +90,7 @@ class TableRest:
     def init_app(self, app: Flask) -> None:
         if "tablerest" in app.extensions:
             raise ConfigurationError("tablerest is already initialised on this app.")
+        load_environment(app.config, os.environ)  # FLASK_CONFIG_PREFIXES reach app.config
         settings = build_settings(app.config)
         engine = self._engine_for(app, settings)
         state = State(settings, engine, sessionmaker(bind=engine),

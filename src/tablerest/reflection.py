@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -83,7 +84,7 @@ from .errors import ConfigurationError
 from .extension import TableRest
 from .resource import Resource
 from .schema import RelationInfo, RelationKind
-from .settings import build_settings, normalise_url
+from .settings import build_settings, load_environment, normalise_url
 
 _ID_SUFFIX = re.compile(r"(?P<base>.+?)(?:[_ \-][Ii][Dd]|(?<=[A-Za-z0-9])Id|(?<=[a-z0-9])ID)")
 _UNSAFE = re.compile(r"[/\\<>\x00-\x1f\x7f]")
@@ -413,6 +414,7 @@ def create_app(url: str, *, read_only: bool = False, tables: list[str] | None = 
     app = Flask(__name__)
     app.config.update(config or {})
     app.config["DATABASE_URL"] = url
+    load_environment(app.config, os.environ)
     settings = build_settings(app.config)
     try:
         engine = create_engine(url, settings)

@@ -36,6 +36,9 @@ class FieldInfo:
     format: str | None = None  # "email", "uuid", "date", "date-time" ...
     is_timestamp: bool = False
     is_password: bool = False
+    #: Integers: the range of the declared type. Decimals: digits allowed before the point.
+    int_range: tuple[int, int] | None = None
+    integer_digits: int | None = None
 
     @property
     def required_on_create(self) -> bool:
@@ -107,6 +110,34 @@ def _format_of(column: Column[Any], python_type: type) -> str | None:
     return None
 
 
+def _type_impl(column: Column[Any]) -> sa.types.TypeEngine[Any]:
+    impl = getattr(column.type, "impl_instance", None)
+    return impl if isinstance(impl, sa.types.TypeEngine) else column.type
+
+
+def _int_range(column: Column[Any]) -> tuple[int, int] | None:
+    """The declared integer type's range: what PostgreSQL enforces, and SQLite is held to."""
+    impl = _type_impl(column)
+    if isinstance(impl, sa.SmallInteger):
+        bits = 16
+    elif isinstance(impl, sa.BigInteger):
+        bits = 64
+    elif isinstance(impl, sa.Integer):
+        bits = 32
+    else:
+        return None
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def _integer_digits(column: Column[Any]) -> int | None:
+    impl = _type_impl(column)
+    if isinstance(impl, sa.Numeric) and not isinstance(impl, sa.Float):
+        precision, scale = impl.precision, impl.scale
+        if isinstance(precision, int):
+            return precision - (scale if isinstance(scale, int) else 0)
+    return None
+
+
 def describe_column(name: str, column: Column[Any]) -> FieldInfo:
     python_type = python_type_of(column)
     length = getattr(column.type, "length", None)
@@ -130,6 +161,8 @@ def describe_column(name: str, column: Column[Any]) -> FieldInfo:
         format=_format_of(column, python_type),
         is_timestamp=name in TIMESTAMP_NAMES and python_type is dt.datetime,
         is_password=bool(getattr(column.type, "tablerest_password", False)),
+        int_range=_int_range(column) if python_type is int else None,
+        integer_digits=_integer_digits(column),
     )
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Protocol
 import jsonschema
 import orjson
 import pydantic
-from pydantic import EmailStr, StringConstraints
+from pydantic import AfterValidator, EmailStr, StringConstraints
 
 from .coerce import coerce
 from .errors import ConfigurationError, FieldError, ValidationFailed
@@ -60,16 +60,35 @@ def check_keys(
 _PLAIN_TYPES = (int, float, bool, decimal.Decimal, dt.datetime, dt.date, dt.time, uuid.UUID)
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("Text cannot contain NUL characters.")
+    return value
+
+
+def _digits_check(digits: int) -> Any:
+    def check(value: decimal.Decimal) -> decimal.Decimal:
+        if value != 0 and value.adjusted() + 1 > digits:
+            raise ValueError(f"At most {digits} digits are allowed before the point.")
+        return value
+
+    return AfterValidator(check)
+
+
 def _annotation(info: FieldInfo) -> Any:
     kind: Any = info.python_type
     if info.format == "email":
-        kind = EmailStr
+        kind = Annotated[EmailStr, AfterValidator(_no_nul)]
     elif info.format == "uuid" and kind is str:
         kind = uuid.UUID
     elif kind is str:
         min_length = info.column.info.get("min_length")
         kind = Annotated[str, StringConstraints(max_length=info.max_length,
-                                                min_length=min_length)]
+                                                min_length=min_length), AfterValidator(_no_nul)]
+    elif kind is int and info.int_range is not None:
+        kind = Annotated[int, pydantic.Field(ge=info.int_range[0], le=info.int_range[1])]
+    elif kind is decimal.Decimal and info.integer_digits is not None:
+        kind = Annotated[decimal.Decimal, _digits_check(info.integer_digits)]
     elif kind not in _PLAIN_TYPES:
         kind = Any
     return kind | None if info.nullable else kind
