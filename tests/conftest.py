@@ -41,8 +41,12 @@ def postgres_url(postgres: PostgresServer) -> str:
 
 
 @pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> str:
     """A URL to an empty database: a fresh SQLite file, or the shared PostgreSQL test db."""
+    # The environment wins over app.config: keep a developer's DATABASE_URL out of the tests.
+    for name in ("DATABASE_URL", "FLASK_CONFIG_PREFIXES"):
+        monkeypatch.delenv(name, raising=False)
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     url: str = request.getfixturevalue("postgres_url")
