@@ -39,7 +39,10 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Straight to the driver: this runs for every transaction, so skip SQLAlchemy's
+        # statement machinery for two constant words.
+        connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def create_engine(url: str, settings: Settings | None = None, **options: Any) -> Engine:

@@ -22,7 +22,7 @@ from .database import configure_engine, create_engine
 from .errors import ConfigurationError, register_error_handlers
 from .resource import Resource
 from .settings import Settings, build_settings, load_environment
-from .statements import StatementCache
+from .statements import StatementCache, cache_for
 from .views import Endpoints, Scope, index_view
 
 Authenticator = Callable[[Request, "State"], Any]
@@ -52,7 +52,7 @@ class State:
     statements: StatementCache = field(init=False)
 
     def __post_init__(self) -> None:
-        self.statements = StatementCache(self.engine)
+        self.statements = cache_for(self.engine)
 
     def principal(self, request: Request) -> Any:
         """The authenticated user's id, or None when the request carries no credentials."""

@@ -30,6 +30,21 @@ class RequestContext:
     principal: Any | None = None  # the authenticated user's id, when auth is on
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def first(self, statement: Select[Any], **params: Any) -> tuple[Any, ...] | None:
+        """The first row of ``statement`` in this request's transaction, or None.
+
+        Give the statement as a module-level constant with ``bindparam("name")`` values and
+        pass the values as keywords: it is compiled once and then runs straight on the
+        driver, which is what hooks and policies on hot paths want.
+        """
+        from .statements import cache_for
+
+        cursor = self.connection.connection.cursor()
+        try:
+            return cache_for(self.connection.engine).first(cursor, statement, params)
+        finally:
+            cursor.close()
+
 
 class Policy:
     """Who may see and change which rows of one resource; the default allows everything.

@@ -9,12 +9,13 @@ result processors of its column types are applied here, exactly as SQLAlchemy wo
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -22,6 +23,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.types import TypeEngine
 
 Processor = Callable[[Any], Any]
+_CACHES: weakref.WeakKeyDictionary[Engine, StatementCache] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -98,6 +100,14 @@ def prepare(statement: ClauseElement, dialect: Dialect,
                     list(result_types))
 
 
+def cache_for(engine: Engine) -> StatementCache:
+    """The one statement cache of ``engine``."""
+    found = _CACHES.get(engine)
+    if found is None:
+        found = _CACHES[engine] = StatementCache(engine)
+    return found
+
+
 class StatementCache:
     """Prepared statements by shape, for one engine; bounded, cleared when full."""
 
@@ -107,6 +117,14 @@ class StatementCache:
         self.driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self.size = size
         self._entries: dict[Hashable, Prepared] = {}
+
+    def first(self, cursor: Any, statement: Select[Any], params: Mapping[str, Any],
+              ) -> tuple[Any, ...] | None:
+        """The first row of a SELECT given as a constant with ``bindparam`` values."""
+        prepared = self.get(("statement", statement), lambda: (
+            statement, [column.type for column in statement.selected_columns]))
+        rows = prepared.rows(cursor, params)
+        return rows[0] if rows else None
 
     def get(self, key: Hashable, build: Callable[[], tuple[ClauseElement,
                                                         Sequence[TypeEngine[Any]]]]) -> Prepared:

@@ -20,13 +20,14 @@ from tablerest import (
 
 from .models import Message, User, follows
 
+USER_EXISTS = sa.select(User.id).where(User.id == sa.bindparam("id"))
+
 
 def require_caller(ctx: RequestContext) -> Any:
     """The caller's user id; 401 without a token or when the account no longer exists."""
     if ctx.principal is None:
         raise Unauthorized("This needs a bearer token: POST /auth/token first.")
-    found = ctx.connection.execute(sa.select(User.id).where(User.id == ctx.principal)).first()
-    if found is None:
+    if ctx.first(USER_EXISTS, id=ctx.principal) is None:
         raise Unauthorized("The token's account no longer exists.")
     return ctx.principal
 
@@ -88,8 +89,7 @@ def timeline(ctx: RequestContext, key: str) -> sa.ColumnElement[bool]:
         user_id = int(key)
     except ValueError:
         user_id = 0
-    exists = ctx.connection.execute(sa.select(User.id).where(User.id == user_id)).first()
-    if exists is None:
+    if ctx.first(USER_EXISTS, id=user_id) is None:
         raise NotFound(f"No users item has the key {key!r}.")
     followed = sa.select(follows.c.followed_id).where(follows.c.follower_id == user_id)
     return sa.or_(Message.user_id == user_id, Message.user_id.in_(followed))
