@@ -49,6 +49,7 @@ class State:
     authenticator: Authenticator | None = None
     metadata: MetaData | None = None
     token_signer: TokenSigner | None = None
+    flask_sqlalchemy: Any | None = None  # the SQLAlchemy() object, when given as ``db``
     statements: StatementCache = field(init=False)
 
     def __post_init__(self) -> None:
@@ -94,7 +95,8 @@ class TableRest:
         settings = build_settings(app.config)
         engine = self._engine_for(app, settings)
         state = State(settings, engine, sessionmaker(bind=engine),
-                      authenticator=self.authenticator, metadata=self.metadata)
+                      authenticator=self.authenticator, metadata=self.metadata,
+                      flask_sqlalchemy=self.db)
         app.extensions["tablerest"] = state
         app.config.setdefault("MAX_CONTENT_LENGTH", settings.max_body_bytes)
         register_error_handlers(app)
@@ -208,10 +210,15 @@ def state_of(app: Flask | None = None) -> State:
 
 
 def current_session() -> Session:
-    """The ORM session of the current app context, created on first use."""
+    """The ORM session of the current app context: Flask-SQLAlchemy's ``db.session`` when
+    tablerest was given ``db``, else one of tablerest's own, created on first use."""
+    state = state_of()
+    if state.flask_sqlalchemy is not None:
+        flask_session: Session = state.flask_sqlalchemy.session
+        return flask_session
     session: Session | None = g.get("_tablerest_session")
     if session is None:
-        session = state_of().session_factory()
+        session = state.session_factory()
         g._tablerest_session = session
     return session
 
