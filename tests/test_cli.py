@@ -289,10 +289,12 @@ def test_routes(app: Flask, invoke: Invoke) -> None:
 
     assert result.exit_code == 0, result.output
     lines = [" ".join(line.replace("│", " ").split()) for line in result.stdout.splitlines()]
-    assert "/users GET, POST users" in lines
+    assert "/users GET, POST, QUERY, FETCH users" in lines
+    assert "/users/query POST users" in lines
     assert "/users/<key> GET, PATCH, PUT, DELETE users" in lines
     assert "/auth/token POST auth" in lines
     assert "/static/<path:filename> GET static" in lines
+    assert "/openapi.json GET tablerest.openapi" in lines
     state_of(microblog).engine.dispose()
 
 

@@ -981,9 +981,6 @@ def test_the_timeline_pages_with_limit_and_offset(
     assert len(message_rows(engine)) == 6
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Keyset paging is not implemented: without ?offset, 'cursor' is null and 'next' carries "
-    "?offset=, so a message posted between two pages shifts the second page."))
 def test_the_timeline_is_keyset_paginated(
         mb_client: FlaskClient, engine: sa.Engine, network: dict[str, int]) -> None:
     m, jane = network, network["jane"]

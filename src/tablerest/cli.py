@@ -17,6 +17,7 @@ Alembic's) become one line on stderr and exit status 1.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -35,6 +36,7 @@ from . import migrations as mig
 from . import seeding
 from .errors import ConfigurationError, TableRestError
 from .extension import state_of
+from .openapi import openapi_document
 
 
 class _Commands(AppGroup):
@@ -328,3 +330,9 @@ def routes() -> None:
     for rule_text, methods, resource in sorted(listed):
         table.add_row(rule_text, ", ".join(methods), resource)
     Console(highlight=False).print(table)
+
+
+@main.command()
+def openapi() -> None:
+    """Print the app's OpenAPI 3.1 document (the one served at /openapi.json)."""
+    click.echo(json.dumps(openapi_document(current_app), indent=2))

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .auth import Login, TokenSigner, bearer_principal, token_view
 from .database import configure_engine, create_engine
 from .errors import ConfigurationError, register_error_handlers
+from .openapi import register_openapi
 from .resource import Resource
 from .settings import Settings, build_settings, load_environment
 from .statements import StatementCache, cache_for
@@ -100,6 +101,7 @@ class TableRest:
         app.extensions["tablerest"] = state
         app.config.setdefault("MAX_CONTENT_LENGTH", settings.max_body_bytes)
         register_error_handlers(app)
+        register_openapi(app)
         app.teardown_appcontext(_close_session)
         if self.index:
             app.add_url_rule("/", "tablerest.index", index_view(lambda: list(state.endpoints)),

@@ -3,12 +3,17 @@
 Views ask a ``Reader`` for rows by statement shape; the fast reader compiles each shape once
 (``statements.py``), the SQLAlchemy reader builds the statement and lets the resource's
 ``base_query`` hook and row policy see it. Both bind the same parameters.
+
+``stream`` runs a statement at once (its errors are the request's) and hands back its rows
+in batches, fetched as they are consumed: on PostgreSQL through a server-side cursor, so
+that a streamed export holds one batch in memory, never the whole result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import count
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, Select
@@ -18,7 +23,7 @@ from sqlalchemy.types import TypeEngine
 
 from .database import read_transaction
 from .resource import RequestContext
-from .statements import StatementCache
+from .statements import Prepared, StatementCache
 
 #: A statement and the types of its result columns.
 Built = tuple[Select[Any] | UpdateBase, Sequence[TypeEngine[Any]]]
@@ -31,7 +36,51 @@ class Reader(Protocol):
     def rows(self, key: Hashable | None, build: Callable[[], Built],
              params: Mapping[str, Any], hook: Hook | None = None) -> list[tuple[Any, ...]]: ...
 
+    def stream(self, key: Hashable | None, build: Callable[[], Built],
+               params: Mapping[str, Any], hook: Hook | None = None,
+               size: int = 1000) -> Batches: ...
+
     def need_ctx(self) -> RequestContext: ...
+
+
+class Batches:
+    """The rows of a running statement, ``size`` at a time; ``close`` ends the statement
+    (idempotent, and called by the response when the client is gone or the rows are sent).
+    """
+
+    def __init__(self, fetch: Callable[[int], Sequence[Any]], size: int,
+                 convert: Callable[[Sequence[Any]], list[tuple[Any, ...]]],
+                 close: Callable[[], None]) -> None:
+        self._fetch, self._size, self._convert, self._close = fetch, size, convert, close
+        self._done = False
+
+    def __iter__(self) -> Iterator[list[tuple[Any, ...]]]:
+        while not self._done:
+            rows = self._fetch(self._size)
+            if not rows:
+                self.close()
+                return
+            yield self._convert(rows)
+
+    def close(self) -> None:
+        if not self._done:
+            self._done = True
+            self._close()
+
+
+_STREAMS = count()
+
+
+def _processors(prepared: Prepared, description: Sequence[Any],
+                ) -> list[tuple[int, Callable[[Any], Any]]]:
+    """The result processors of ``prepared``'s columns, as ``Prepared.rows`` applies them."""
+    found: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, type_ in enumerate(prepared.result_types):
+        code = description[index][1] if index < len(description) else None
+        process = type_.dialect_impl(prepared.dialect).result_processor(prepared.dialect, code)
+        if process is not None:
+            found.append((index, process))
+    return found
 
 
 class FastReader:
@@ -52,6 +101,39 @@ class FastReader:
             raise DBAPIError.instance(prepared.sql, dict(params), exc,
                                       cache.driver_error) from exc
 
+    def stream(self, key: Hashable | None, build: Callable[[], Built],
+               params: Mapping[str, Any], hook: Hook | None = None,
+               size: int = 1000) -> Batches:
+        cache = self.cache
+        prepared = cache.prepare_once(build) if key is None else cache.get(key, build)
+        server_side = cache.dialect.name == "postgresql"
+        # psycopg reads a whole result on execute unless the cursor is a named (server) one.
+        cursor = (self.cursor.connection.cursor(name=f"tablerest_stream_{next(_STREAMS)}")
+                  if server_side else self.cursor)
+        try:
+            cursor.execute(prepared.sql, prepared.parameters(params))
+        except cache.driver_error as exc:
+            if server_side:
+                cursor.close()
+            raise DBAPIError.instance(prepared.sql, dict(params), exc,
+                                      cache.driver_error) from exc
+        processors = _processors(prepared, cursor.description)
+
+        def convert(rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+            if not processors:
+                return list(rows)
+            converted = []
+            for row in rows:
+                items = list(row)
+                for index, process in processors:
+                    if items[index] is not None:
+                        items[index] = process(items[index])
+                converted.append(tuple(items))
+            return converted
+
+        return Batches(cursor.fetchmany, size, convert,
+                       cursor.close if server_side else lambda: None)
+
     def need_ctx(self) -> RequestContext:
         raise RuntimeError("the fast reader has no SQLAlchemy connection")
 
@@ -70,6 +152,17 @@ class SqlReader:
             statement = hook(statement, self._ctx)
         result = self._ctx.connection.execute(statement, dict(params))
         return [tuple(row) for row in result] if result.returns_rows else []
+
+    def stream(self, key: Hashable | None, build: Callable[[], Built],
+               params: Mapping[str, Any], hook: Hook | None = None,
+               size: int = 1000) -> Batches:
+        statement, _types = build()
+        if hook is not None and isinstance(statement, Select):
+            statement = hook(statement, self._ctx)
+        connection = self._ctx.connection.execution_options(stream_results=True)
+        result = connection.execute(statement, dict(params))
+        return Batches(result.fetchmany, size, lambda rows: [tuple(row) for row in rows],
+                       result.close)
 
     def need_ctx(self) -> RequestContext:
         return self._ctx

@@ -8,18 +8,19 @@ succeeded.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 from flask import Flask, Request, Response, request
-from sqlalchemy import ColumnElement, Connection, Select
+from sqlalchemy import ColumnElement, Connection, FromClause
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import Column
 
 from .coerce import coerce
+from .cursors import Cursors
 from .database import write_transaction
 from .errors import (
     BadRequest,
@@ -31,11 +32,20 @@ from .errors import (
 )
 from .http import etag_of, json_response, read_json, wants_json
 from .integrity import translate
+from .listing import (
+    add_includes,
+    count_rows,
+    plan_list,
+    relation_order,
+    sort_signature,
+    with_default_sort,
+)
 from .query.compile import Scope as SqlScope
-from .query.compile import collect, count_statement, list_statement
+from .query.compile import SortColumn, collect
 from .query.model import Query, Vocabulary
-from .query.parse import parse_url
-from .reading import Built, FastReader, Reader, SqlReader, fast_reader, sql_reader
+from .query.parse import parse_body, parse_sort, parse_url
+from .reading import FastReader, Reader, SqlReader, fast_reader, sql_reader
+from .representations import Representation, Stream, negotiate
 from .resource import Policy, RequestContext, Resource
 from .schema import FieldInfo, RelationInfo
 from .serialization import dumps
@@ -49,6 +59,10 @@ if TYPE_CHECKING:
 View = Callable[..., Response]
 #: A custom list's condition: ``scope(ctx, **url_values)`` -> a WHERE clause on the table.
 Scope = Callable[..., ColumnElement[bool]]
+#: The methods that carry a list query in a JSON body (and ``POST <list>/query``).
+BODY_QUERY_METHODS = ("QUERY", "FETCH")
+#: Rows a streamed list fetches at a time.
+STREAM_BATCH = 1000
 
 
 class Endpoints:
@@ -71,6 +85,8 @@ class Endpoints:
         self.key_fields = [self.info.fields[name] for name in self.info.primary_key]
         self.key_columns = [info.column for info in self.key_fields]
         self.relations: dict[str, tuple[RelationInfo, Endpoints]] = {}
+        self._relation_sources: dict[str, tuple[FromClause, list[ColumnElement[bool]],
+                                                list[SortColumn], list[str]]] = {}
         self.child_validators: dict[str, tuple[dict[str, FieldInfo], BodyValidator]] = {}
         self.vocabulary = Vocabulary(resource.visible, {}, self.default_limit, self.max_limit)
         overrides = resource.schema_overrides
@@ -83,7 +99,7 @@ class Endpoints:
             )
             for method in METHODS
         }
-        self._sort_default = resource.default_sort_keys
+        self.cursors = Cursors(settings.secret_key)
         self.sql = TableSql(self.name, self.info, self.visible_names, self.visible_columns)
         # Reads skip the SQLAlchemy connection when no hook or policy needs it.
         self.fast = (
@@ -99,7 +115,10 @@ class Endpoints:
         methods = ["GET", "POST"] if self.resource.allows_writes else ["GET"]
         item_methods = ["GET", "PATCH", "PUT", "DELETE"] if self.resource.allows_writes \
             else ["GET"]
-        self._add(app, base, "list", self.collection, methods)
+        self._add(app, base, "list", self.collection, [*methods, *BODY_QUERY_METHODS])
+        # Werkzeug prefers this static rule to /<key>, for POST only: an item whose key is
+        # "query" is still read, changed and deleted at /things/query.
+        self._add(app, base + "/query", "query", self.query_collection, ["POST"])
         if self.key_fields:  # a table or view without a key has no item routes
             self._add(app, base + "/<key>", "item", self.item, item_methods)
 
@@ -118,9 +137,15 @@ class Endpoints:
             if relation.kind == "to_many":
                 self.child_validators[name] = target.child_validator(relation)
                 self._add(app, base, f"rel_{name}", self._relation_view(name),
-                          ["GET", "POST"] if writes else ["GET"])
+                          ["GET", "POST", *BODY_QUERY_METHODS] if writes
+                          else ["GET", *BODY_QUERY_METHODS])
+                self._add(app, base + "/query", f"rel_{name}_query",
+                          self._relation_view(name, body_route=True), ["POST"])
             elif relation.kind == "many_to_many":
-                self._add(app, base, f"rel_{name}", self._relation_view(name), ["GET"])
+                self._add(app, base, f"rel_{name}", self._relation_view(name),
+                          ["GET", *BODY_QUERY_METHODS])
+                self._add(app, base + "/query", f"rel_{name}_query",
+                          self._relation_view(name, body_route=True), ["POST"])
                 if writes:
                     self._add(app, base + "/<other>", f"link_{name}", self._link_view(name),
                               ["PUT", "DELETE"])
@@ -240,62 +265,84 @@ class Endpoints:
             return fast_reader(self.state.statements, snapshot)
         return sql_reader(self.state.engine, request.method, principal)
 
+    def list_query(self, vocabulary: Vocabulary, body_route: bool = False) -> Query:
+        """The request's list query: from its JSON body (QUERY, FETCH, ``POST .../query``),
+        else from its URL parameters."""
+        args = request.args.to_dict(flat=False)
+        if body_route or request.method in BODY_QUERY_METHODS:
+            body = read_json(request, self.state.settings.max_body_bytes)
+            return parse_body(body, vocabulary, args)
+        return parse_url(args, vocabulary)
+
+    def fast_for(self, query: Query) -> bool:
+        """Whether a list of this resource with ``query``'s includes can skip SQLAlchemy."""
+        return self.fast and all(self.relations[name][1].fast for name in query.include)
+
     def collection(self) -> Response:
         if request.method == "POST":
             return self.create()
-        wants_json(request)
-        query = parse_url(request.args.to_dict(flat=False), self.vocabulary)
-        with self.reading(self.fast, snapshot=query.count) as reader:
-            scope = SqlScope(self.table, self.table, self.read_scope(reader.ctx),
-                             key=("all",) if self.fast else None)
-            return self.list_response(reader, query, scope, self)
+        return self.query_collection(body_route=False)
 
-    def list_response(self, reader: Reader, query: Query, scope: SqlScope,
-                      target: Endpoints) -> Response:
-        if query.cursor is not None:
-            raise BadRequest("Cursor paging is not available yet; use offset.",
-                             [FieldError("cursor", "Not supported yet.")])
-        names = list(query.fields) if query.fields else target.visible_names
-        columns = [target.info.fields[name].column for name in names]
-        if not query.sort and target._sort_default:
-            query = _with_default_sort(query, target)
+    def query_collection(self, body_route: bool = True) -> Response:
+        shown = negotiate(request)
+        query = self.list_query(self.vocabulary, body_route)
+        fast = self.fast_for(query)
+        with ExitStack() as stack:
+            reader = stack.enter_context(
+                self.reading(fast, snapshot=not shown.streamed and (query.count or
+                                                                    bool(query.include))))
+            scope = SqlScope(self.table, self.table, self.read_scope(reader.ctx),
+                             key=("all",) if fast else None)
+            return self.list_response(reader, query, scope, self, f"/{self.name}", shown,
+                                      stack)
+
+    def list_response(self, reader: Reader, query: Query, scope: SqlScope, target: Endpoints,
+                      list_id: str, shown: Representation, stack: ExitStack) -> Response:
+        """The page (or the stream) of ``target``'s rows that ``query`` asks for.
+
+        ``list_id`` names the list for its cursors (its path); ``stack`` holds the reader:
+        a streamed response takes it over, to release the connection when the stream ends.
+        """
+        query = with_default_sort(query, target)
+        if shown.streamed and query.include:
+            raise BadRequest("include embeds related items in JSON lists only; request "
+                             "application/json, or export the related list separately.",
+                             [FieldError("include", "Not available in " + shown.mimetype)])
         values: dict[str, Any] = {}
         shape = collect(query.where, values)
-        params = {**scope.params, **values, "_limit": query.limit}
-        if query.offset:
-            params["_offset"] = query.offset
-        sort = tuple((key.field.name, key.descending) for key in query.sort)
-        base = (target.name, scope.key, shape)
-
-        def page_statement() -> Select[Any]:
-            return list_statement(query, scope, columns, target.key_columns)
-
-        def page() -> Built:
-            return page_statement(), [column.type for column in columns]
-
-        rows = reader.rows((*base, sort, tuple(names), bool(query.offset)), page, params,
-                           target.resource.base_query)
-        items = [dict(zip(names, row, strict=True)) for row in rows]
-        count = None
-        if query.count:
-            if type(target.resource).base_query is Resource.base_query:
-                def counting() -> Built:
-                    return count_statement(query, scope), []
-
-                count = reader.rows((*base, "count"), counting, params)[0][0]
-            else:
-                def hooked_count() -> Built:
-                    inner = target.resource.base_query(page_statement(), reader.need_ctx())
-                    inner = inner.limit(None).offset(None).order_by(None)
-                    return sa.select(sa.func.count()).select_from(inner.subquery()), []
-
-                count = reader.rows(None, hooked_count, params)[0][0]
-        offset = query.offset or 0
-        more = len(items) == query.limit and (count is None or offset + query.limit < count)
-        envelope = {
-            "items": items, "count": count, "limit": query.limit, "offset": query.offset,
-            "cursor": None, "next": _next_url(request, offset + query.limit) if more else None,
-        }
+        after = None
+        if query.cursor is not None:
+            after = target.cursors.load(query.cursor, list_id, sort_signature(query, scope,
+                                                                              target))
+        if shown.render is not None:
+            plan = plan_list(query, scope, target, shape, values, after,
+                             query.requested_limit)
+            batches = reader.stream(plan.key, plan.build, plan.params,
+                                    target.resource.base_query, STREAM_BATCH)
+            stack.callback(batches.close)
+            chunks = shown.render(plan.names, batches)
+            return Response(Stream(chunks, stack.pop_all().close), mimetype=shown.mimetype)
+        plan = plan_list(query, scope, target, shape, values, after, query.limit + 1)
+        rows = reader.rows(plan.key, plan.build, plan.params, target.resource.base_query)
+        more = len(rows) > query.limit
+        if more:
+            del rows[query.limit:]
+        names = plan.names
+        items = [dict(zip(names, row, strict=False)) for row in rows]
+        if query.include:
+            add_includes(reader, plan, target, rows, items,
+                         fast=isinstance(reader, FastReader))
+        count = count_rows(reader, plan, target, shape) if query.count else None
+        cursor = next_url = None
+        if more and query.offset is not None:
+            next_url = _next_url(request, "offset", str(query.offset + query.limit))
+        elif more:
+            last = rows[-1]
+            cursor = target.cursors.dump(list_id, plan.signature,
+                                         [last[index] for index in plan.sort_positions])
+            next_url = _next_url(request, "cursor", cursor)
+        envelope = {"items": items, "count": count, "limit": query.limit,
+                    "offset": query.offset, "cursor": cursor, "next": next_url}
         return json_response(dumps(envelope))
 
     def create(self) -> Response:
@@ -395,53 +442,68 @@ class Endpoints:
     def add_scoped_list(self, app: Flask, rule: str, scope: Scope,
                         default_sort: Sequence[str]) -> None:
         """A list of this resource's rows narrowed by ``scope`` (see TableRest.list_route)."""
-        from .query.parse import parse_sort
-
         sort = parse_sort(self.vocabulary, list(default_sort), "sort") if default_sort else ()
+        number = len(self.state.routes)
 
-        def view(**values: Any) -> Response:
-            wants_json(request)
-            query = parse_url(request.args.to_dict(flat=False), self.vocabulary)
-            if not query.sort and sort:
-                query = replace(query, sort=sort)
-            with self.reading(fast=False) as reader:
-                ctx = reader.need_ctx()
-                where = [*self.read_scope(ctx), scope(ctx, **values)]
-                return self.list_response(reader, query, SqlScope(self.table, self.table, where),
-                                          self)
+        def make_view(body_route: bool) -> View:
+            def view(**values: Any) -> Response:
+                shown = negotiate(request)
+                query = self.list_query(self.vocabulary, body_route)
+                if not query.sort and sort:
+                    query = replace(query, sort=sort)
+                list_id = request.path.removesuffix("/query") if body_route else request.path
+                with ExitStack() as stack:
+                    reader = stack.enter_context(self.reading(fast=False))
+                    ctx = reader.need_ctx()
+                    where = [*self.read_scope(ctx), scope(ctx, **values)]
+                    return self.list_response(reader, query,
+                                              SqlScope(self.table, self.table, where), self,
+                                              list_id, shown, stack)
 
-        view.__name__ = f"{self.name}_scoped_{len(self.state.routes)}"
-        self._add(app, rule, f"scoped_{len(self.state.routes)}", view, ["GET"])
+            view.__name__ = f"{self.name}_scoped_{number}{'_query' if body_route else ''}"
+            return view
+
+        self._add(app, rule, f"scoped_{number}", make_view(False), ["GET", *BODY_QUERY_METHODS])
+        self._add(app, rule.rstrip("/") + "/query", f"scoped_{number}_query", make_view(True),
+                  ["POST"])
 
     # -- relationship routes -------------------------------------------------------------
 
     def relation_scope(self, ctx: RequestContext | None, relation: RelationInfo,
                        target: Endpoints, parent: Mapping[str, Any]) -> SqlScope:
         """The target's rows related to ``parent``; parent values are bound as ``s0, s1``."""
-        table = target.table
+        found = self._relation_sources.get(relation.name)
+        if found is None:
+            found = self._relation_sources[relation.name] = self._relation_source(relation,
+                                                                                  target)
+        source, conditions, order, parent_fields = found
         where = target.read_scope(ctx)
-        parent_values = {info.column.name: parent[name] for name, info in self.info.fields.items()
-                         if name in parent}
-        params: dict[str, Any] = {}
-
-        def bound(column: Column[Any], local: Column[Any]) -> ColumnElement[bool]:
-            name = f"s{len(params)}"
-            params[name] = parent_values[local.name]
-            return column == sa.bindparam(name, type_=column.type)
-
         key = ("rel", self.name, relation.name) if not where else None
+        params = {f"s{index}": parent[name] for index, name in enumerate(parent_fields)}
+        return SqlScope(target.table, source, [*where, *conditions], order, key, params)
+
+    def _relation_source(self, relation: RelationInfo, target: Endpoints) -> tuple[
+            FromClause, list[ColumnElement[bool]], list[SortColumn], list[str]]:
+        """What every list of ``relation`` shares: built once, the parent's values bound."""
+        table = target.table
+        source: FromClause = table
         if relation.kind == "many_to_many":
             secondary = relation.secondary
             assert secondary is not None
             source = table.join(secondary, sa.and_(*(
                 table.c[col.name] == secondary.c[link.name]
                 for col, link in relation.secondary_pairs)))
-            where += [bound(secondary.c[link.name], local) for local, link in relation.pairs]
-            order: list[ColumnElement[Any]] = [
-                secondary.c[column.name].desc() for column in relation.secondary_order]
-            return SqlScope(table, source, where, order, key, params)
-        where += [bound(table.c[remote.name], local) for local, remote in relation.pairs]
-        return SqlScope(table, table, where, [], key, params)
+            columns = [secondary.c[link.name] for _, link in relation.pairs]
+        else:
+            columns = [table.c[remote.name] for _, remote in relation.pairs]
+        conditions = [column == sa.bindparam(f"s{index}", type_=column.type)
+                      for index, column in enumerate(columns)]
+        parent_fields = []
+        for local, _ in relation.pairs:
+            info = self.info.field_for_column(local)
+            assert info is not None
+            parent_fields.append(info.name)
+        return source, conditions, relation_order(relation), parent_fields
 
     def parent(self, reader: Reader, raw_key: str) -> dict[str, Any]:
         """The parent row with every column, for joining; 404 when it is not visible."""
@@ -452,19 +514,22 @@ class Endpoints:
             raise NotFound(f"No {self.name} item has the key {raw_key!r}.")
         return row
 
-    def _relation_view(self, name: str) -> View:
+    def _relation_view(self, name: str, body_route: bool = False) -> View:
         def view(key: str) -> Response:
             relation, target = self.relations[name]
-            if request.method == "POST":
+            if request.method == "POST" and not body_route:
                 return self.create_child(key, relation, target)
-            wants_json(request)
-            query = parse_url(request.args.to_dict(flat=False), target.vocabulary)
-            with self.reading(self.fast and target.fast, snapshot=True) as reader:
+            shown = negotiate(request)
+            query = self.list_query(target.vocabulary, body_route)
+            fast = self.fast and target.fast_for(query)
+            with ExitStack() as stack:
+                reader = stack.enter_context(self.reading(fast, snapshot=not shown.streamed))
                 parent = self.parent(reader, key)
                 scope = self.relation_scope(reader.ctx, relation, target, parent)
-                return self.list_response(reader, query, scope, target)
+                return self.list_response(reader, query, scope, target,
+                                          f"/{self.name}/{key}/{name}", shown, stack)
 
-        view.__name__ = f"{self.name}_{name}"
+        view.__name__ = f"{self.name}_{name}{'_query' if body_route else ''}"
         return view
 
     def child_validator(self, relation: RelationInfo,
@@ -541,16 +606,11 @@ class Endpoints:
             raise self.translate_errors(exc, None) from exc
 
 
-def _with_default_sort(query: Query, target: Endpoints) -> Query:
-    from .query.parse import parse_sort
-
-    return replace(query, sort=parse_sort(target.vocabulary, target._sort_default, "sort"))
-
-
-def _next_url(req: Request, offset: int) -> str:
-    params = [(name, value) for name, value in req.args.items(multi=True)
-              if name not in ("offset", "cursor")]
-    params.append(("offset", str(offset)))
+def _next_url(req: Request, name: str, value: str) -> str:
+    """The request's URL with ``name=value`` in place of its page (offset or cursor)."""
+    params = [(key, item) for key, item in req.args.items(multi=True)
+              if key not in ("offset", "cursor")]
+    params.append((name, value))
     return f"{req.path}?{urlencode(params)}"
 
 

@@ -89,7 +89,8 @@ def timeline(ctx: RequestContext, key: str) -> sa.ColumnElement[bool]:
         user_id = int(key)
     except ValueError:
         user_id = 0
-    if ctx.first(USER_EXISTS, id=user_id) is None:
+    # A key outside BIGINT is no user; the driver would refuse to bind it.
+    if not 0 < user_id < 2**63 or ctx.first(USER_EXISTS, id=user_id) is None:
         raise NotFound(f"No users item has the key {key!r}.")
     followed = sa.select(follows.c.followed_id).where(follows.c.follower_id == user_id)
     return sa.or_(Message.user_id == user_id, Message.user_id.in_(followed))

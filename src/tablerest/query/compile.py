@@ -2,12 +2,14 @@
 
 Filter values become bound parameters named ``v0, v1, ...`` in the order ``collect`` visits
 them, so a statement depends only on the query's *shape* and can be compiled once per shape
-(``statements.py``); ``collect`` gives that shape and the values for each request.
+(``statements.py``); ``collect`` gives that shape and the values for each request. Keyset
+pages bind the cursor's values as ``_c0, _c1, ...`` and includes bind the parent keys as
+``_i0, _i1, ...``, padded to a few sizes: those are parameters too, never part of the SQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, FromClause, Select, Table
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.schema import Column
+from sqlalchemy.types import NullType
 
 from ..schema import RelationInfo
 from .model import And, Condition, Node, Or, Query
@@ -31,7 +34,7 @@ class Scope:
     table: Table
     source: FromClause
     where: list[ColumnElement[bool]] = field(default_factory=list)
-    default_order: list[ColumnElement[Any]] = field(default_factory=list)
+    default_order: list[SortColumn] = field(default_factory=list)
     key: Hashable | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -122,37 +125,107 @@ def compile_where(node: Node, table: FromClause, binder: Binder) -> ColumnElemen
     return sa.not_(compile_where(node.item, table, binder))
 
 
-def order_by(
-    query: Query, scope: Scope, primary_key: Sequence[Column[Any]]
-) -> list[ColumnElement[Any]]:
-    """The requested sort, else the default one, always ended by the primary key."""
+#: The type of a cursor's values: none, so they are read and bound as the driver gives them,
+#: not through the column's type. On SQLite a datetime column holds text, and a row written by
+#: another program may hold it in another format; the keyset condition must compare the stored
+#: text exactly as ORDER BY does, which a value re-formatted by the column's type would not.
+RAW = NullType()
+
+
+def raw(column: ColumnElement[Any], index: int) -> ColumnElement[Any]:
+    """``column`` as stored, for a cursor: selected as ``_k<index>``."""
+    return sa.type_coerce(column, RAW).label(f"_k{index}")
+
+
+@dataclass(frozen=True)
+class SortColumn:
+    """One column of a list's order. ``name`` is what a cursor records: the field's name, or
+    ``table.column`` for a column of a joined table (a link table's ``created_at``)."""
+
+    name: str
+    column: Column[Any]
+    descending: bool = False
+    nullable: bool = False
+
+    def clause(self) -> ColumnElement[Any]:
+        # NULLs sort last in both directions, on every database (see keyset_where).
+        ordered = self.column.desc() if self.descending else self.column.asc()
+        return ordered.nulls_last() if self.nullable else ordered
+
+
+def sort_columns(query: Query, scope: Scope, primary_key: Sequence[Column[Any]],
+                 ) -> tuple[SortColumn, ...]:
+    """The requested sort, else the scope's default one, always ended by the primary key:
+    a total order, which keyset paging needs."""
     table = scope.table
-    clauses: list[ColumnElement[Any]] = []
-    seen: set[str] = set()
+    found: list[SortColumn] = []
+    seen: set[Column[Any]] = set()
     for key in query.sort:
         column = table.c[key.field.column.name]
-        clauses.append(column.desc() if key.descending else column.asc())
-        seen.add(key.field.column.name)
+        found.append(SortColumn(key.field.name, column, key.descending, key.field.nullable))
+        seen.add(column)
     if not query.sort:
-        clauses.extend(scope.default_order)
-    clauses.extend(table.c[column.name].asc() for column in primary_key
-                   if column.name not in seen)
-    return clauses
+        found.extend(scope.default_order)
+    for key_column in primary_key:
+        column = table.c[key_column.name]
+        if column not in seen:
+            found.append(SortColumn(str(key_column.name), column))
+    return tuple(found)
+
+
+def keyset_where(sort: Sequence[SortColumn], nulls: Sequence[bool]) -> ColumnElement[bool]:
+    """Rows strictly after the cursor's row in ``sort``; its values are bound as ``_c0, _c1,
+    ...`` except where ``nulls`` says the value is NULL (the shape then says IS NULL).
+
+    NULLs sort last: nothing comes after a NULL but the rows tied with it, and every NULL
+    comes after a value. A leading non-nullable column also gets a plain range condition,
+    so that an index on it narrows the scan.
+    """
+    after: list[ColumnElement[bool]] = []
+    tied: list[ColumnElement[bool]] = []
+    params: list[ColumnElement[Any] | None] = []
+    for index, (key, is_null) in enumerate(zip(sort, nulls, strict=True)):
+        column = key.column
+        if is_null:
+            params.append(None)
+            tied.append(column.is_(None))
+            continue
+        # The stored value, bound as it was read (see RAW): compared exactly as ORDER BY does.
+        param = sa.type_coerce(sa.bindparam(f"_c{index}"), RAW)
+        params.append(param)
+        beyond: ColumnElement[bool] = column < param if key.descending else column > param
+        if key.nullable:
+            beyond = sa.or_(beyond, column.is_(None))
+        after.append(sa.and_(*tied, beyond) if tied else beyond)
+        tied.append(column == param)
+    predicate: ColumnElement[bool] = sa.or_(*after) if after else sa.false()
+    lead, lead_param = sort[0], params[0]
+    if lead_param is not None and not lead.nullable and len(after) > 1:
+        bound = lead.column <= lead_param if lead.descending else lead.column >= lead_param
+        predicate = sa.and_(bound, predicate)
+    return predicate
 
 
 def list_statement(
-    query: Query, scope: Scope, columns: Sequence[Column[Any]],
-    primary_key: Sequence[Column[Any]],
+    query: Query, scope: Scope, columns: Sequence[ColumnElement[Any]],
+    sort: Sequence[SortColumn], keyset: Sequence[bool] | None = None, limited: bool = True,
 ) -> Select[Any]:
-    """The page of rows ``query`` asks for; parameters ``_limit`` and ``_offset`` are bound."""
-    statement = sa.select(*(scope.table.c[column.name] for column in columns))
-    statement = statement.select_from(scope.source)
+    """The rows ``query`` asks for, in ``sort`` order, ``columns`` selected.
+
+    Bound parameters: ``v0, v1, ...`` (filters, see ``collect``), ``_c0, _c1, ...`` (the
+    cursor's values, when ``keyset`` gives which of them are NULL), ``_limit`` (when
+    ``limited``) and ``_offset`` (when the query has a non-zero offset).
+    """
+    statement = sa.select(*columns).select_from(scope.source)
     if scope.where:
         statement = statement.where(*scope.where)
     if query.where is not None:
         statement = statement.where(compile_where(query.where, scope.table, Binder()))
-    statement = statement.order_by(*order_by(query, scope, primary_key))
-    statement = statement.limit(sa.bindparam("_limit", type_=sa.Integer()))
+    if keyset is not None:
+        statement = statement.where(keyset_where(sort, keyset))
+    statement = statement.order_by(*(key.clause() for key in sort))
+    if limited:
+        statement = statement.limit(sa.bindparam("_limit", type_=sa.Integer()))
     if query.offset:
         statement = statement.offset(sa.bindparam("_offset", type_=sa.Integer()))
     return statement
@@ -166,3 +239,66 @@ def count_statement(query: Query, scope: Scope) -> Select[Any]:
     if query.where is not None:
         statement = statement.where(compile_where(query.where, scope.table, Binder()))
     return statement
+
+
+# -- includes ------------------------------------------------------------------------------
+
+
+def include_sizes(count: int) -> int:
+    """How many ``_i`` parameters an include statement binds for ``count`` parent keys: the
+    next power of two, so that a few statements serve every page size (the rest of the
+    list repeats a key, which matches nothing new)."""
+    size = 1
+    while size < count:
+        size *= 2
+    return size
+
+
+def include_links(relation: RelationInfo) -> tuple[FromClause, list[Column[Any]]]:
+    """Where the included rows come from, and the columns that hold their parent's key."""
+    target = relation.target
+    if relation.kind == "many_to_many":
+        secondary = relation.secondary
+        assert secondary is not None
+        source = target.join(secondary, sa.and_(*(
+            target.c[column.name] == secondary.c[link.name]
+            for column, link in relation.secondary_pairs)))
+        return source, [secondary.c[link.name] for _, link in relation.pairs]
+    return target, [target.c[remote.name] for _, remote in relation.pairs]
+
+
+def include_statement(
+    relation: RelationInfo, columns: Sequence[Column[Any]],
+    where: Sequence[ColumnElement[bool]], order: Sequence[SortColumn], size: int,
+    capped: bool, hook: Callable[[Select[Any]], Select[Any]] | None = None,
+) -> Select[Any]:
+    """The rows of ``relation``'s target related to ``size`` parent keys, bound as ``_i0,
+    _i1, ...`` (``_i0_0, _i0_1, ...`` for a composite key): ``columns`` then the parent key
+    columns. ``capped``: at most ``_cap`` rows per parent, first in ``order``; the rows of
+    one parent come together, in ``order``."""
+    source, links = include_links(relation)
+    match: ColumnElement[bool]
+    if len(links) == 1:
+        link = links[0]
+        match = link.in_([sa.bindparam(f"_i{index}", type_=link.type) for index in range(size)])
+    else:
+        match = sa.or_(*(
+            sa.and_(*(link == sa.bindparam(f"_i{index}_{part}", type_=link.type)
+                      for part, link in enumerate(links)))
+            for index in range(size)))
+    labelled = [column.label(f"_f{index}") for index, column in enumerate(columns)]
+    labelled += [link.label(f"_l{index}") for index, link in enumerate(links)]
+    inner = sa.select(*labelled).select_from(source).where(match, *where)
+    if hook is not None:
+        inner = hook(inner)
+    if not capped:
+        return inner
+    rank = sa.func.row_number().over(partition_by=links,
+                                     order_by=[key.clause() for key in order])
+    ranked = inner.add_columns(rank.label("_rank")).subquery("included")
+    kept = [ranked.c[f"_f{index}"] for index in range(len(columns))]
+    kept += [ranked.c[f"_l{index}"] for index in range(len(links))]
+    return (sa.select(*kept)
+            .where(ranked.c["_rank"] <= sa.bindparam("_cap", type_=sa.Integer()))
+            .order_by(*(ranked.c[f"_l{index}"] for index in range(len(links))),
+                      ranked.c["_rank"]))

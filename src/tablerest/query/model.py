@@ -136,7 +136,13 @@ class SortKey:
 
 @dataclass(frozen=True)
 class Query:
-    """What a list request asks for, independent of how it was written."""
+    """What a list request asks for, independent of how it was written.
+
+    ``limit`` is the page size of a JSON list (the default, or the request's clamped to the
+    maximum); ``requested_limit`` is what the request asked for, unclamped, or None: streamed
+    representations return every row unless the request gives a limit. ``offset`` and
+    ``cursor`` exclude each other; without ``offset``, pages are keyset pages.
+    """
 
     where: Node | None = None
     sort: tuple[SortKey, ...] = ()
@@ -146,6 +152,7 @@ class Query:
     fields: tuple[str, ...] | None = None
     include: tuple[str, ...] = ()
     count: bool = True
+    requested_limit: int | None = None
 
 
 @dataclass(frozen=True)

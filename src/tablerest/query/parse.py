@@ -1,21 +1,45 @@
-"""Surface syntaxes -> ``Query``: URL parameters here; the QUERY body joins them later.
+"""Surface syntaxes -> ``Query``: URL parameters, and the JSON body of ``QUERY /things``.
 
 Every name is looked up in the resource's ``Vocabulary``; anything unknown is a 400 that
-says which parameter and why. Nothing from the request reaches SQL or ``getattr``.
+says which parameter (or which place in the body) and why. Nothing from the request reaches
+SQL or ``getattr``.
+
+The body (SPEC section 2)::
+
+    {"where": W, "order_by": ["-email", "name"], "limit": 20, "offset": 0, "cursor": "...",
+     "fields": ["id", "name"], "include": ["author"], "count": true}
+
+W is an object whose keys are ANDed: a field name (``"name"``, or ``"author.name"`` one
+relation away) whose value is a literal (equality; ``null`` means IS NULL) or an object of
+operators (``{"age": {"gte": 18, "lt": 65}}``, ``"in"`` taking a JSON list), or ``"and"`` /
+``"or"`` (a non-empty list of W), or ``"not"`` (one W). ``"orderby": "email desc, name"`` (the
+Tiddly seed's form) is accepted for ``order_by``. W nests at most ``MAX_DEPTH`` levels and
+holds at most ``MAX_CONDITIONS`` conditions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..coerce import coerce, parse_bool
 from ..errors import BadRequest, FieldError
 from ..schema import FieldInfo, RelationInfo
-from .model import OPERATORS, And, Condition, Node, Query, SortKey, Vocabulary
+from .model import OPERATORS, And, Condition, Node, Not, Or, Query, SortKey, Vocabulary
 
 RESERVED = frozenset({"sort", "limit", "offset", "count", "fields", "include", "cursor"})
 MAX_LIST_VALUES = 1000
+#: How deep ``and`` / ``or`` / ``not`` may nest in a body's ``where`` (the top object is 1).
+MAX_DEPTH = 8
+#: How many field conditions one body's ``where`` may hold.
+MAX_CONDITIONS = 100
+#: How many values (``in`` lists included) one body's ``where`` may bind.
+MAX_VALUES = 5000
+BODY_KEYS = ("where", "order_by", "orderby", "limit", "offset", "cursor", "fields", "include",
+             "count")
+#: The URL parameters a body query takes: the page, so that ``next`` can be a URL.
+BODY_URL_PARAMETERS = frozenset({"cursor", "offset"})
 
 
 def _bad(parameter: str, message: str) -> BadRequest:
@@ -50,7 +74,8 @@ def resolve_field(
         if info is None:
             raise _bad(parameter, f"the relation {path[0]!r} has no field {path[1]!r}")
         return info, relation[0]
-    raise _bad(parameter, "filters follow at most one relation (relation__field__op)")
+    raise _bad(parameter, "filters follow at most one relation (relation__field__op, or "
+                          "\"relation.field\" in a body)")
 
 
 def make_condition(
@@ -72,15 +97,21 @@ def make_condition(
                 raise ValueError("expected a non-empty list of values")
             if len(items) > MAX_LIST_VALUES:
                 raise ValueError(f"at most {MAX_LIST_VALUES} values are allowed")
+            if any(item is None for item in items):
+                raise ValueError("null is not a value to match; use isnull")
             value = [coerce(info, item) for item in items]
         elif op.kind == "pattern":
             if info.python_type is not str:
                 raise ValueError(f"{op_name} applies to text fields only")
             if not isinstance(raw, str):
                 raise ValueError("expected a string pattern")
-            value = raw
+            value = coerce(info, raw)
+        elif raw is None:
+            if op_name not in ("eq", "ne"):
+                raise ValueError(f"{op_name} needs a value, not null")
+            value = None
         else:
-            value = None if raw is None else coerce(info, raw)
+            value = coerce(info, raw)
     except ValueError as exc:
         raise _bad(parameter, str(exc)) from None
     return Condition(info, op, value, relation)
@@ -107,28 +138,56 @@ def parse_fields(vocabulary: Vocabulary, names: Sequence[str], parameter: str) -
     return tuple(dict.fromkeys(names))
 
 
+def parse_include(vocabulary: Vocabulary, names: Sequence[str], parameter: str,
+                  ) -> tuple[str, ...]:
+    """Relations to embed, one level deep: ``author``, not ``messages.author``."""
+    for name in names:
+        if name in vocabulary.relations:
+            continue
+        if "." in name:
+            raise _bad(parameter, f"{name!r} is nested; include embeds relations one level "
+                                  "deep (follow the relation's own URL for the next level)")
+        if name in vocabulary.fields:
+            raise _bad(parameter, f"{name!r} is a field, not a relation")
+        known = ", ".join(sorted(vocabulary.relations)) or "none"
+        raise _bad(parameter, f"there is no relation {name!r} to include (relations: {known})")
+    return tuple(dict.fromkeys(names))
+
+
 def parse_limit(vocabulary: Vocabulary, raw: Any, parameter: str) -> int:
+    requested = parse_requested_limit(raw, parameter)
+    return vocabulary.default_limit if requested is None else min(requested,
+                                                                   vocabulary.max_limit)
+
+
+def parse_requested_limit(raw: Any, parameter: str) -> int | None:
     if raw is None:
-        return vocabulary.default_limit
+        return None
     try:
-        limit = int(raw) if not isinstance(raw, bool) else -1
+        limit = int(raw) if not isinstance(raw, bool | float) else -1
     except (TypeError, ValueError):
         raise _bad(parameter, f"expected a positive integer, got {raw!r}") from None
     if limit < 1:
         raise _bad(parameter, f"expected a positive integer, got {raw!r}")
-    return min(limit, vocabulary.max_limit)
+    return min(limit, 2**62)  # JSON lists clamp it further, to the resource's maximum
 
 
 def parse_offset(raw: Any, parameter: str) -> int | None:
     if raw is None:
         return None
     try:
-        offset = int(raw) if not isinstance(raw, bool) else -1
+        offset = int(raw) if not isinstance(raw, bool | float) else -1
     except (TypeError, ValueError):
         raise _bad(parameter, f"expected an integer of 0 or more, got {raw!r}") from None
     if offset < 0 or offset > 2**62:
         raise _bad(parameter, f"expected an integer of 0 or more, got {raw!r}")
     return offset
+
+
+def _check_page(cursor: str | None, offset: int | None, parameter: str = "cursor") -> None:
+    if cursor is not None and offset is not None:
+        raise _bad(parameter, "give either a cursor or an offset, not both (a cursor already "
+                              "says where the page starts)")
 
 
 def parse_url(args: Mapping[str, list[str]], vocabulary: Vocabulary) -> Query:
@@ -150,6 +209,8 @@ def parse_url(args: Mapping[str, list[str]], vocabulary: Vocabulary) -> Query:
         op_name = "eq"
         if len(parts) > 1 and parts[-1] in OPERATORS:
             op_name = parts.pop()
+        if OPERATORS[op_name].kind == "list" and len(values) > 1:
+            values = [",".join(values)]  # in=a&in=b is in=a,b, as OpenAPI clients send it
         conditions.extend(
             make_condition(vocabulary, parts, op_name, value, name, from_text=True)
             for value in values
@@ -165,13 +226,219 @@ def parse_url(args: Mapping[str, list[str]], vocabulary: Vocabulary) -> Query:
     except ValueError as exc:
         raise _bad("count", str(exc)) from None
     fields = args.get("fields")
+    cursor, offset = single("cursor"), parse_offset(single("offset"), "offset")
+    _check_page(cursor, offset)
+    raw_limit = single("limit")
     return Query(
         where=where,
         sort=parse_sort(vocabulary, split_list(args.get("sort", [])), "sort"),
-        limit=parse_limit(vocabulary, single("limit"), "limit"),
-        offset=parse_offset(single("offset"), "offset"),
-        cursor=single("cursor"),
+        limit=parse_limit(vocabulary, raw_limit, "limit"),
+        offset=offset,
+        cursor=cursor,
         fields=parse_fields(vocabulary, split_list(fields), "fields") if fields else None,
-        include=tuple(split_list(args.get("include", []))),
+        include=parse_include(vocabulary, split_list(args.get("include", [])), "include"),
         count=want_count,
+        requested_limit=parse_requested_limit(raw_limit, "limit"),
     )
+
+
+# -- the QUERY body --------------------------------------------------------------------------
+
+
+def _body_bad(place: str, message: str) -> BadRequest:
+    return BadRequest(f"The query body is invalid at {place!r}: {message}.",
+                      [FieldError(place, message)])
+
+
+class _Budget:
+    """Counts what a body's ``where`` asks for, against the limits above."""
+
+    def __init__(self) -> None:
+        self.conditions = 0
+        self.values = 0
+
+    def spend(self, condition: Condition, place: str) -> None:
+        self.conditions += 1
+        self.values += len(condition.value) if isinstance(condition.value, list) else 1
+        if self.conditions > MAX_CONDITIONS:
+            raise _body_bad(place, f"a where holds at most {MAX_CONDITIONS} conditions")
+        if self.values > MAX_VALUES:
+            raise _body_bad(place, f"a where binds at most {MAX_VALUES} values")
+
+
+def _rewrap(place: str, exc: BadRequest) -> BadRequest:
+    """A URL-worded error from a shared helper, reworded for the place in the body."""
+    message = exc.errors[0].message if exc.errors else exc.detail
+    return _body_bad(place, message)
+
+
+def _field_path(vocabulary: Vocabulary, key: str, place: str) -> list[str]:
+    if key in vocabulary.fields or "." not in key:
+        return [key]
+    parts = key.split(".")
+    if len(parts) == 2 and parts[0] in vocabulary.fields and parts[0] not in \
+            vocabulary.relations:
+        raise _body_bad(place, f"{parts[0]!r} is a field, not a relation: only relations "
+                               "have fields of their own")
+    return parts
+
+
+def _field_conditions(vocabulary: Vocabulary, key: str, value: Any, place: str,
+                      budget: _Budget) -> list[Node]:
+    path = _field_path(vocabulary, key, place)
+    if isinstance(value, list):
+        raise _body_bad(place, 'a list is not a value to compare with: use {"in": [...]}')
+    operators = value if isinstance(value, dict) else {"eq": value}
+    if not operators:
+        raise _body_bad(place, "expected a value, or an object of operators such as "
+                               '{"gte": 18}')
+    found: list[Node] = []
+    for op_name, raw in operators.items():
+        here = place if operators is not value else f"{place}.{op_name}"
+        if isinstance(raw, dict):
+            raise _body_bad(here, f"expected a value for {op_name!r}, got an object")
+        try:
+            condition = make_condition(vocabulary, path, op_name, raw, here, from_text=False)
+        except BadRequest as exc:
+            raise _rewrap(here, exc) from None
+        budget.spend(condition, here)
+        found.append(condition)
+    return found
+
+
+def _where(vocabulary: Vocabulary, node: Any, place: str, depth: int, budget: _Budget) -> Node:
+    if depth > MAX_DEPTH:
+        raise _body_bad(place, f"conditions nest at most {MAX_DEPTH} levels deep")
+    if not isinstance(node, dict):
+        raise _body_bad(place, f"expected an object of conditions, got {_json_type(node)}")
+    if not node:
+        raise _body_bad(place, "expected at least one condition")
+    items: list[Node] = []
+    for key, value in node.items():
+        here = f"{place}.{key}"
+        if key in ("and", "or"):
+            if not isinstance(value, list) or not value:
+                raise _body_bad(here, "expected a non-empty list of conditions")
+            children = tuple(_where(vocabulary, item, f"{here}[{index}]", depth + 1, budget)
+                             for index, item in enumerate(value))
+            if len(children) == 1:
+                items.append(children[0])
+            else:
+                items.append(And(children) if key == "and" else Or(children))
+        elif key == "not":
+            items.append(Not(_where(vocabulary, value, here, depth + 1, budget)))
+        else:
+            items.extend(_field_conditions(vocabulary, key, value, here, budget))
+    return items[0] if len(items) == 1 else And(tuple(items))
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _sort_keys(raw: Any, place: str) -> list[str]:
+    """``["-email", "name"]``, ``"-email,name"`` or ``"email desc, name"`` -> sort keys."""
+    if isinstance(raw, str):
+        items = raw.split(",")
+    elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        items = raw
+    else:
+        raise _body_bad(place, f'expected a list of field names such as ["-email", "name"], '
+                               f"got {_json_type(raw)}")
+    keys: list[str] = []
+    for item in items:
+        words = item.split()
+        if not words:
+            continue
+        name, direction = words[0], words[1].lower() if len(words) == 2 else None
+        if len(words) > 2 or direction not in (None, "asc", "desc") or (
+                direction is not None and name.startswith(("-", "+"))):
+            raise _body_bad(place, f"cannot read {item.strip()!r}: write 'name', '-name', "
+                                   "'name asc' or 'name desc'")
+        keys.append(f"-{name}" if direction == "desc" else name)
+    return keys
+
+
+def _names(raw: Any, place: str) -> list[str]:
+    if isinstance(raw, str):
+        return split_list([raw])
+    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        return [item.strip() for item in raw if item.strip()]
+    raise _body_bad(place, f"expected a list of names, got {_json_type(raw)}")
+
+
+def _integer(raw: Any, place: str) -> Any:
+    if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int)):
+        raise _body_bad(place, f"expected an integer, got {_json_type(raw)}")
+    return raw
+
+
+def parse_body(body: Any, vocabulary: Vocabulary,
+               args: Mapping[str, list[str]] | None = None) -> Query:
+    """Parse a QUERY body into a ``Query``; ``cursor`` or ``offset`` in the URL (``args``),
+    as a body query's ``next`` carries them, replace the body's page."""
+    if not isinstance(body, dict):
+        raise BadRequest(f"The query body must be a JSON object, got {_json_type(body)}.")
+    unknown = [key for key in body if key not in BODY_KEYS]
+    if unknown:
+        raise _body_bad(unknown[0], f"unknown key; a query body takes {', '.join(BODY_KEYS)}")
+    if "order_by" in body and "orderby" in body:
+        raise _body_bad("orderby", "give order_by or orderby, not both")
+    raw_where = body.get("where")
+    where = None if raw_where is None or raw_where == {} else \
+        _where(vocabulary, raw_where, "where", 1, _Budget())
+    sort_place = "orderby" if "orderby" in body else "order_by"
+    raw_sort = body.get(sort_place)
+    try:
+        sort = () if raw_sort is None else parse_sort(
+            vocabulary, _sort_keys(raw_sort, sort_place), sort_place)
+        raw_limit = _integer(body.get("limit"), "limit")
+        limit = parse_limit(vocabulary, raw_limit, "limit")
+        offset = parse_offset(_integer(body.get("offset"), "offset"), "offset")
+        fields = body.get("fields")
+        shown = None if fields is None else parse_fields(vocabulary, _names(fields, "fields"),
+                                                         "fields")
+        include = () if body.get("include") is None else parse_include(
+            vocabulary, _names(body["include"], "include"), "include")
+    except BadRequest as exc:
+        place = exc.errors[0].field if exc.errors else "body"
+        raise _rewrap(place, exc) from None
+    cursor = body.get("cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise _body_bad("cursor", f"expected a string, got {_json_type(cursor)}")
+    if cursor is not None and offset is not None:
+        raise _body_bad("cursor", "give either a cursor or an offset, not both (a cursor "
+                                  "already says where the page starts)")
+    count = body.get("count", True)
+    if not isinstance(count, bool):
+        raise _body_bad("count", f"expected true or false, got {_json_type(count)}")
+    query = Query(where=where, sort=sort, limit=limit, offset=offset, cursor=cursor,
+                  fields=shown or None, include=include, count=count,
+                  requested_limit=parse_requested_limit(raw_limit, "limit"))
+    return _with_url_page(query, args or {})
+
+
+def _with_url_page(query: Query, args: Mapping[str, list[str]]) -> Query:
+    extra = sorted(name for name in args if name not in BODY_URL_PARAMETERS)
+    if extra:
+        raise _bad(extra[0], "a query with a body takes its parameters in the body; the URL "
+                             "may only carry cursor or offset")
+    for name, values in args.items():
+        if len(values) > 1:
+            raise _bad(name, "give it once")
+    if not args:
+        return query
+    cursor = args["cursor"][0] if "cursor" in args else None
+    offset = parse_offset(args["offset"][0], "offset") if "offset" in args else None
+    _check_page(cursor, offset)
+    return replace(query, cursor=cursor, offset=offset)

@@ -1,0 +1,416 @@
+"""The OpenAPI 3.1 document of an app: its tablerest routes, walked from the URL map.
+
+Every route whose endpoint tablerest registered becomes operations, named by the endpoint
+(``tablerest.<resource>.<kind>``); ``QUERY`` and ``FETCH`` on a list appear only as the
+``POST <list>/query`` route that takes the same body, as OpenAPI 3.1 has no such verbs.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+from werkzeug.routing import Rule
+
+from ..representations import STREAMED
+from ..resource import Policy, Resource
+from ..views import BODY_QUERY_METHODS, Endpoints
+from .schemas import ERRORS, Components, JsonObject, component_name, key_schema
+
+if TYPE_CHECKING:
+    from ..extension import State
+
+#: The routes of the documentation itself, which the document leaves out (as FastAPI does).
+DOC_ENDPOINTS = frozenset({"tablerest.openapi", "tablerest.docs", "tablerest.docs_static"})
+_BODY_QUERY_METHODS = frozenset(BODY_QUERY_METHODS)
+_IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
+_RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+
+
+def openapi_document(app: Flask) -> JsonObject:
+    """The OpenAPI 3.1 document of ``app``'s tablerest routes, as JSON-ready data."""
+    from ..extension import state_of  # the extension imports this package to register it
+
+    document: JsonObject = _plain(_Document(app, state_of(app)).build())
+    return document
+
+
+def _policy_overrides(resource: Resource, *names: str) -> bool:
+    policy = type(resource.policy_)
+    return any(getattr(policy, name) is not getattr(Policy, name) for name in names)
+
+
+class _Document(Components):
+    def __init__(self, app: Flask, state: State) -> None:
+        super().__init__()
+        self.app, self.state = app, state
+        self.paths: JsonObject = {}
+        self.auth = state.authenticator is not None
+
+    def build(self) -> JsonObject:
+        for rule in sorted(self.app.url_map.iter_rules(), key=lambda rule: rule.rule):
+            if rule.endpoint.startswith("tablerest.") and rule.endpoint not in DOC_ENDPOINTS:
+                self._route(rule)
+        components = self.as_dict()
+        document: JsonObject = {
+            "openapi": "3.1.0",
+            "info": {
+                "title": self.app.name,
+                "version": _version(),
+                "description": "Served by tablerest. Errors are RFC 9457 problem details. "
+                               "`QUERY` and `FETCH` on a list URL take the same body as "
+                               "`POST {list}/query`.",
+            },
+            "paths": self.paths,
+            "components": components,
+            "tags": [{"name": name} for name in self._tags()],
+        }
+        if self.state.token_signer is not None:
+            components["securitySchemes"] = {"bearerAuth": {
+                "type": "http", "scheme": "bearer",
+                "description": "A token from the token route; it lasts "
+                               f"{self.state.settings.token_ttl} seconds."}}
+        return document
+
+    def _tags(self) -> list[str]:
+        used = {tag for item in self.paths.values() for operation in item.values()
+                if isinstance(operation, dict) for tag in operation.get("tags", ())}
+        ordered = [*self.state.endpoints, "auth", "index"]
+        return [tag for tag in dict.fromkeys(ordered) if tag in used]
+
+    # -- routes --------------------------------------------------------------------------
+
+    def _route(self, rule: Rule) -> None:
+        endpoint = rule.endpoint.removeprefix("tablerest.")
+        if endpoint == "index":
+            self._add(rule, "get", self._index())
+            return
+        if endpoint == "auth_token":
+            self._add(rule, "post", self._token())
+            return
+        name, _, kind = endpoint.rpartition(".")
+        endpoints = self.state.endpoints.get(name)
+        if endpoints is None:
+            return
+        for method in sorted(set(rule.methods or ()) - _IGNORED_METHODS):
+            found = self._operation(rule, endpoints, kind, method)
+            if found is not None:
+                operation, keys = found
+                self._add(rule, method.lower(), operation, keys)
+
+    def _operation(self, rule: Rule, endpoints: Endpoints, kind: str, method: str,
+                   ) -> tuple[JsonObject, dict[str, Endpoints]] | None:
+        """The operation for one method of a route, and whose key each path argument is."""
+        name = endpoints.name
+        own = {"key": endpoints}
+        if method in _BODY_QUERY_METHODS:
+            return None  # documented as POST {list}/query: OpenAPI 3.1 has no such verbs
+        if kind == "list":
+            if method == "GET":
+                return self._list(endpoints, f"{name}.list", f"List {name}."), {}
+            return self._create(endpoints), {}
+        if kind == "query":
+            return self._query(endpoints, f"{name}.query", f"/{name}"), {}
+        if kind == "item":
+            return self._item(endpoints, method), own
+        relation = kind.partition("_")[2]
+        if kind.startswith("rel_") and relation in endpoints.relations:
+            target = endpoints.relations[relation][1]
+            if method == "GET":
+                return self._list(target, f"{name}.{relation}.list",
+                                  f"The {relation} of one {name} item.", parent=endpoints), own
+            return self._create_child(endpoints, relation, target), own
+        relation = relation.removesuffix("_query")
+        if kind.startswith("rel_") and kind.endswith("_query") \
+                and relation in endpoints.relations:
+            target = endpoints.relations[relation][1]
+            return self._query(target, f"{name}.{relation}.query",
+                               f"/{name}/{{key}}/{relation}", parent=endpoints), own
+        if kind.startswith("link_") and relation in endpoints.relations:
+            target = endpoints.relations[relation][1]
+            return self._link(endpoints, relation, method), {**own, "other": target}
+        if kind.startswith("scoped_") and kind.endswith("_query"):
+            shown = rule.rule.removesuffix("/query")
+            operation = self._query(endpoints, f"{name}.{kind}", shown, scoped=True)
+            return operation, self._owners_by_segment(rule)
+        if kind.startswith("scoped_"):
+            operation = self._list(endpoints, f"{name}.{kind}",
+                                   f"A list of {name}: {rule.rule}.", scoped=True)
+            return operation, self._owners_by_segment(rule)
+        return None
+
+    def _add(self, rule: Rule, method: str, operation: JsonObject,
+             keys: Mapping[str, Endpoints] | None = None) -> None:
+        path = _RULE_ARGUMENT.sub(lambda match: "{" + match["name"] + "}", rule.rule)
+        item = self.paths.setdefault(path, {})
+        parameters = [self._path_parameter(match["name"], match["converter"], keys or {})
+                      for match in _RULE_ARGUMENT.finditer(rule.rule)]
+        if parameters:
+            item["parameters"] = parameters
+        item[method] = operation
+
+    def _path_parameter(self, name: str, converter: str | None,
+                        keys: Mapping[str, Endpoints]) -> JsonObject:
+        owner = keys.get(name)
+        parameter: JsonObject = {"name": name, "in": "path", "required": True}
+        if converter == "int":
+            parameter["schema"] = {"type": "integer"}
+        elif converter == "float":
+            parameter["schema"] = {"type": "number"}
+        elif converter == "uuid":
+            parameter["schema"] = {"type": "string", "format": "uuid"}
+        elif converter == "path":
+            parameter["schema"] = {"type": "string"}
+        elif owner is not None and owner.key_fields:
+            parameter["schema"] = key_schema(owner)
+            parameter["description"] = f"The key of a {owner.name} item."
+        else:
+            parameter["schema"] = {"type": "string", "pattern": "^[^/]+$"}
+        return parameter
+
+    def _owners_by_segment(self, rule: Rule) -> dict[str, Endpoints]:
+        """A custom route's arguments that follow a resource's name are its keys:
+        ``/users/<key>/timeline``."""
+        owners: dict[str, Endpoints] = {}
+        segments = rule.rule.split("/")
+        for before, segment in itertools.pairwise(segments):
+            match = _RULE_ARGUMENT.fullmatch(segment)
+            endpoints = self.state.endpoints.get(before)
+            if match is not None and endpoints is not None:
+                owners[match["name"]] = endpoints
+        return owners
+
+    # -- operations ----------------------------------------------------------------------
+
+    def _responses(self, endpoints: Endpoints | None, statuses: Sequence[int],
+                   success: JsonObject) -> JsonObject:
+        wanted = set(statuses) | {406, 500}
+        if endpoints is not None and self.auth:
+            wanted.add(401)
+        responses = dict(success)
+        for status in sorted(wanted):
+            responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
+        return responses
+
+    def _security(self, operation: JsonObject) -> JsonObject:
+        if self.state.token_signer is not None:
+            operation["security"] = [{}, {"bearerAuth": []}]
+        return operation
+
+    def _policy_errors(self, endpoints: Endpoints, *hooks: str) -> list[int]:
+        """401 and 403 when the resource's policy has its own ``hooks``: they may refuse."""
+        return [401, 403] if _policy_overrides(endpoints.resource, *hooks) else []
+
+    def _list(self, endpoints: Endpoints, operation_id: str, summary: str,
+              parent: Endpoints | None = None, scoped: bool = False) -> JsonObject:
+        statuses = [400, *self._policy_errors(endpoints, "visible")]
+        if parent is not None:
+            statuses += self._policy_errors(parent, "visible")
+        if parent is not None or scoped:
+            statuses.append(404)
+        operation: JsonObject = {
+            "tags": [(parent or endpoints).name],
+            "operationId": operation_id,
+            "summary": summary,
+            "parameters": self._list_parameters(endpoints),
+            "responses": self._responses(endpoints, statuses, {"200": self._page(endpoints)}),
+        }
+        return self._security(operation)
+
+    def _create(self, endpoints: Endpoints) -> JsonObject:
+        body = self._ref(self._body(endpoints, "create"))
+        item = self._ref(self._item_schema(endpoints))
+        operation: JsonObject = {
+            "tags": [endpoints.name],
+            "operationId": f"{endpoints.name}.create",
+            "summary": f"Create one {endpoints.name} item, or many in one transaction.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "oneOf": [body, {"type": "array", "items": body, "minItems": 1}]}}}},
+            "responses": self._responses(
+                endpoints, [400, 409, 413, 415, 422,
+                            *self._policy_errors(endpoints, "can_create")],
+                {"201": {
+                    "description": "Created: the item (with `Location`), or the array of "
+                                   "items when the body was an array.",
+                    "headers": {"Location": {"description": "The new item's URL (single "
+                                                            "creates).",
+                                             "schema": {"type": "string"}}},
+                    "content": {"application/json": {"schema": {
+                        "oneOf": [item, {"type": "array", "items": item}]}}},
+                }}),
+        }
+        return self._security(operation)
+
+    def _item(self, endpoints: Endpoints, method: str) -> JsonObject:
+        name = endpoints.name
+        item = self._ref(self._item_schema(endpoints))
+        etag = {"ETag": {"description": "The item's strong entity tag.", "required": True,
+                         "schema": {"type": "string"}}}
+        ok = {"description": "The item.", "headers": etag,
+              "content": {"application/json": {"schema": item}}}
+        hook = {"GET": "visible", "DELETE": "can_delete"}.get(method, "can_update")
+        policy = self._policy_errors(endpoints, "visible", hook)
+        if_match = {"$ref": "#/components/parameters/If-Match"}
+        operation: JsonObject
+        if method == "GET":
+            operation = {
+                "operationId": f"{name}.read", "summary": f"One {name} item.",
+                "parameters": [{"$ref": "#/components/parameters/If-None-Match"}],
+                "responses": self._responses(endpoints, [404, *policy], {
+                    "200": ok, "304": {"description": "Not modified: the ETag still matches.",
+                                       "headers": etag}}),
+            }
+        elif method in ("PATCH", "PUT"):
+            kind = "update" if method == "PATCH" else "replace"
+            operation = {
+                "operationId": f"{name}.{kind}",
+                "summary": f"Change some fields of one {name} item." if kind == "update"
+                else f"Replace one {name} item: omitted nullable fields become null.",
+                "parameters": [if_match],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": self._ref(self._body(endpoints, kind))}}},
+                "responses": self._responses(
+                    endpoints, [400, 404, 409, 412, 413, 415, 422, *policy], {"200": ok}),
+            }
+        else:
+            operation = {
+                "operationId": f"{name}.delete", "summary": f"Delete one {name} item.",
+                "parameters": [if_match],
+                "responses": self._responses(endpoints, [404, 409, 412, *policy],
+                                             {"204": {"description": "Deleted."}}),
+            }
+        operation["tags"] = [name]
+        return self._security(operation)
+
+    def _create_child(self, endpoints: Endpoints, relation: str, target: Endpoints,
+                      ) -> JsonObject:
+        fields, validator = endpoints.child_validators[relation]
+        body = self._ref(self._validator_schema(
+            f"{self._name(endpoints)}.{component_name(relation)}.create", validator, fields))
+        policy = self._policy_errors(target, "can_create") + \
+            self._policy_errors(endpoints, "visible")
+        operation: JsonObject = {
+            "tags": [endpoints.name],
+            "operationId": f"{endpoints.name}.{relation}.create",
+            "summary": f"Create one of a {endpoints.name} item's {relation}; the URL sets "
+                       "the foreign key.",
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": body}}},
+            "responses": self._responses(
+                endpoints, [400, 404, 409, 413, 415, 422, *policy], {"201": {
+                    "description": "Created.",
+                    "headers": {"Location": {"description": "The new item's URL.",
+                                             "required": True, "schema": {"type": "string"}}},
+                    "content": {"application/json": {
+                        "schema": self._ref(self._item_schema(target))}},
+                }}),
+        }
+        return self._security(operation)
+
+    def _link(self, endpoints: Endpoints, relation: str, method: str) -> JsonObject:
+        target = endpoints.relations[relation][1]
+        link = method == "PUT"
+        policy = self._policy_errors(endpoints, "visible", "can_update") + \
+            self._policy_errors(target, "visible")
+        operation: JsonObject = {
+            "tags": [endpoints.name],
+            "operationId": f"{endpoints.name}.{relation}.{'link' if link else 'unlink'}",
+            "summary": (f"Link a {target.name} item to the {relation} of a {endpoints.name} "
+                        "item (idempotent)." if link else
+                        f"Unlink a {target.name} item from the {relation} of a "
+                        f"{endpoints.name} item (idempotent)."),
+            "responses": self._responses(endpoints, [404, 409, 422, *policy], {
+                "204": {"description": "Linked." if link else "Unlinked."}}),
+        }
+        return self._security(operation)
+
+    def _query(self, endpoints: Endpoints, operation_id: str, shown: str,
+               parent: Endpoints | None = None, scoped: bool = False) -> JsonObject:
+        statuses = [400, 413, 415, *self._policy_errors(endpoints, "visible")]
+        if parent is not None:
+            statuses += self._policy_errors(parent, "visible")
+        if parent is not None or scoped:
+            statuses.append(404)
+        operation: JsonObject = {
+            "tags": [(parent or endpoints).name],
+            "operationId": operation_id,
+            "summary": f"Query {shown} with a JSON body (also `QUERY` or `FETCH` {shown}).",
+            "description": "The URL may carry only the page (`cursor` or `offset`), as the "
+                           "`next` URL of a page does; the rest is in the body.",
+            "parameters": [{"$ref": "#/components/parameters/cursor"},
+                           {"$ref": "#/components/parameters/offset"}],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": self._ref(self._query_body(endpoints))}}},
+            "responses": self._responses(endpoints, statuses, {
+                "200": self._page(endpoints)}),
+        }
+        return self._security(operation)
+
+    def _page(self, endpoints: Endpoints) -> JsonObject:
+        """A list's 200: the JSON envelope, or every row streamed as CSV or NDJSON."""
+        content: JsonObject = {
+            "application/json": {"schema": self._ref(self._envelope(endpoints))}}
+        for mimetype in STREAMED:
+            content[mimetype] = {"schema": {"type": "string"}}
+        return {"description": "A page of items as JSON; streamed formats hold every "
+                               "matching row unless the request gives a limit.",
+                "content": content}
+
+    def _index(self) -> JsonObject:
+        resource = {"type": "object", "required": ["name", "url"],
+                    "properties": {"name": {"type": "string"}, "url": {"type": "string"}},
+                    "additionalProperties": False}
+        return {
+            "tags": ["index"],
+            "operationId": "index",
+            "summary": "The resources and their URLs.",
+            "responses": self._responses(None, [], {"200": {
+                "description": "The resources.",
+                "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["resources"], "additionalProperties": False,
+                    "properties": {"resources": {"type": "array", "items": resource}}}}}}}),
+        }
+
+    def _token(self) -> JsonObject:
+        ttl = self.state.settings.token_ttl
+        return {
+            "tags": ["auth"],
+            "operationId": "auth.token",
+            "summary": "Exchange credentials for a bearer token.",
+            "security": [],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object",
+                "description": "The credentials the app's login accepts, e.g. a name or an "
+                               "email and a password.",
+                "properties": {"name": {"type": "string"}, "email": {"type": "string"},
+                               "password": {"type": "string"}},
+            }}}},
+            "responses": self._responses(None, [400, 401, 413, 415, 422], {"200": {
+                "description": f"A token, valid for {ttl} seconds.",
+                "headers": {"Cache-Control": {"schema": {"type": "string",
+                                                         "const": "no-store"}}},
+                "content": {"application/json": {"schema": self._ref("Token")}},
+            }}),
+        }
+
+
+def _plain(value: Any) -> Any:
+    """Plain ``str`` for SQLAlchemy's ``quoted_name`` (orjson refuses it as a key)."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("tablerest")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"

@@ -1,0 +1,142 @@
+"""Content negotiation for lists, and the streamed representations: CSV and NDJSON.
+
+JSON is the default (no ``Accept``, ``*/*``, ``application/json``); a list also answers
+``text/csv`` and ``application/x-ndjson``, streamed: rows are fetched in batches as the
+client reads, so memory stays flat whatever the size of the export, and a streamed list
+without ``limit`` returns every matching row. An ``Accept`` header that matches none of
+these is a 406.
+
+CSV follows RFC 4180 (the ``csv`` module's quoting, CRLF line ends): a header row of field
+names, then one row per item; null is an empty field, booleans are ``true``/``false``, and
+datetimes, dates, UUIDs and decimals are written as in JSON. NDJSON is one JSON object per
+line, exactly the items of the JSON list.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Request
+
+from .errors import NotAcceptable
+from .serialization import dumps
+
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+
+#: Renders the rows of a list, given its field names, as chunks of bytes.
+Render = Callable[[Sequence[str], Iterable[list[tuple[Any, ...]]]], Iterator[bytes]]
+
+
+@dataclass(frozen=True)
+class Representation:
+    mimetype: str
+    render: Render | None = None  # None: the JSON envelope, built by the views
+
+    @property
+    def streamed(self) -> bool:
+        return self.render is not None
+
+
+JSON_LIST = Representation(JSON)
+STREAMED: dict[str, Representation] = {}
+
+
+def representation(mimetype: str) -> Callable[[Render], Render]:
+    """Register a streamed representation of lists; a second one for ``mimetype`` is refused."""
+
+    def register(render: Render) -> Render:
+        if mimetype in STREAMED or mimetype == JSON:
+            raise ValueError(f"A representation of {mimetype!r} is already registered.")
+        STREAMED[mimetype] = Representation(mimetype, render)
+        return render
+
+    return register
+
+
+def negotiate(request: Request, streamed: bool = True) -> Representation:
+    """The representation ``request`` prefers among JSON and, for lists (``streamed``), the
+    registered streamed ones; 406 when it accepts none of them."""
+    accept = request.headers.get("Accept")
+    if not accept or accept == "*/*" or accept == JSON:
+        return JSON_LIST
+    offered = [JSON, *STREAMED] if streamed else [JSON]
+    best = request.accept_mimetypes.best_match(offered)
+    if best is not None:
+        return STREAMED.get(best, JSON_LIST)
+    if request.accept_mimetypes.best_match([PROBLEM_JSON]) is not None:
+        return JSON_LIST
+    raise NotAcceptable(
+        f"This URL answers with {', '.join(offered)}; the request accepts only {accept!r}."
+    )
+
+
+@representation("application/x-ndjson")
+def ndjson(names: Sequence[str], batches: Iterable[list[tuple[Any, ...]]]) -> Iterator[bytes]:
+    for rows in batches:
+        yield b"".join([dumps(dict(zip(names, row, strict=False))) + b"\n" for row in rows])
+
+
+def _text(value: Any) -> Any:
+    """A value as its CSV field: the text JSON would show, without quotes."""
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:  # tablerest stores naive datetimes in UTC
+            value = value.replace(tzinfo=dt.UTC)
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, str | int | float):
+        return value
+    return str(value)  # decimals, UUIDs, anything else with a text form
+
+
+@representation("text/csv")
+def csv_rows(names: Sequence[str], batches: Iterable[list[tuple[Any, ...]]]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(names)
+    width = len(names)
+    for rows in batches:
+        writer.writerows([[_text(value) for value in row[:width]] for row in rows])
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():  # the header of an empty list
+        yield buffer.getvalue().encode("utf-8")
+
+
+class Stream:
+    """A response body that calls ``release`` once, when it is sent or abandoned (WSGI
+    servers call ``close`` in both cases, also when the client disconnects)."""
+
+    def __init__(self, chunks: Iterator[bytes], release: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self._release: Callable[[], None] | None = release
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        if release is None:
+            return
+        try:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+        finally:
+            release()
