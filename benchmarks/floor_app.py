@@ -10,8 +10,10 @@ against. Serve it like the microblog::
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import hmac
 import os
 import sqlite3
 from collections.abc import Mapping
@@ -119,18 +121,35 @@ def _page_arguments() -> tuple[int, int | None] | Response:
     return min(limit, MAX_LIMIT), offset
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+class _Cursors:
+    """Keyset cursors as the microblog makes them: base64 JSON of the list, its sort and the
+    last row's sort values, then an HMAC-SHA256 tag cut to 128 bits."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._key = hmac.new(secret_key.encode(), b"tablerest.cursor", hashlib.sha256).digest()
+
+    def dump(self, path: str, sort: list[str], values: list[Any]) -> str:
+        payload = _b64(orjson.dumps([1, path, sort, values])).encode("ascii")
+        tag = hmac.digest(self._key, payload, "sha256")[:16]
+        return f"{payload.decode('ascii')}.{_b64(tag)}"
+
+
 def _envelope(
-    path: str, items: list[dict[str, Any]], count: int, limit: int, offset: int | None
+    path: str, items: list[dict[str, Any]], count: int, limit: int, offset: int | None,
+    cursor: str | None,
 ) -> dict[str, Any]:
-    following = (offset or 0) + limit
-    return {
-        "items": items,
-        "count": count,
-        "limit": limit,
-        "offset": offset,
-        "cursor": None,
-        "next": f"{path}?limit={limit}&offset={following}" if following < count else None,
-    }
+    """The page: ``items`` holds up to ``limit`` rows; ``cursor`` is set when more follow."""
+    if offset is not None:
+        following = offset + limit
+        next_url = f"{path}?limit={limit}&offset={following}" if following < count else None
+    else:
+        next_url = f"{path}?limit={limit}&cursor={cursor}" if cursor else None
+    return {"items": items, "count": count, "limit": limit, "offset": offset,
+            "cursor": cursor, "next": next_url}
 
 
 def create_app() -> Flask:
@@ -138,6 +157,7 @@ def create_app() -> Flask:
     settings = FloorSettings.from_environ(os.environ)
     database = _Database(settings.database_path)
     tokens = URLSafeTimedSerializer(settings.secret_key, salt=TOKEN_SALT)
+    cursors = _Cursors(settings.secret_key)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
@@ -170,9 +190,14 @@ def create_app() -> Flask:
         count = connection.execute("SELECT count(*) FROM users").fetchone()[0]
         rows = connection.execute(
             f"SELECT {_USER_COLUMNS} FROM users ORDER BY users.id LIMIT ? OFFSET ?",
-            (limit, offset or 0),
+            (limit + 1, offset or 0),
         ).fetchall()
-        return _json(_envelope("/users", [_user(r) for r in rows], count, limit, offset))
+        cursor = None
+        if len(rows) > limit:
+            del rows[limit:]
+            if offset is None:
+                cursor = cursors.dump("/users", ["id"], [rows[-1][0]])
+        return _json(_envelope("/users", [_user(r) for r in rows], count, limit, offset, cursor))
 
     @app.get("/users/<int:user_id>/followers")
     def list_followers(user_id: int) -> Response:
@@ -187,13 +212,19 @@ def create_app() -> Flask:
             "SELECT count(*) FROM follows WHERE follows.followed_id = ?", (user_id,)
         ).fetchone()[0]
         rows = connection.execute(
-            f"SELECT {_USER_COLUMNS} FROM users JOIN follows ON users.id = follows.follower_id"
-            " WHERE follows.followed_id = ?"
-            " ORDER BY follows.created_at DESC, follows.id DESC LIMIT ? OFFSET ?",
-            (user_id, limit, offset or 0),
+            f"SELECT {_USER_COLUMNS}, follows.created_at FROM users"
+            " JOIN follows ON users.id = follows.follower_id WHERE follows.followed_id = ?"
+            " ORDER BY follows.created_at DESC, users.id LIMIT ? OFFSET ?",
+            (user_id, limit + 1, offset or 0),
         ).fetchall()
         path = f"/users/{user_id}/followers"
-        return _json(_envelope(path, [_user(r) for r in rows], count, limit, offset))
+        cursor = None
+        if len(rows) > limit:
+            del rows[limit:]
+            if offset is None:
+                cursor = cursors.dump(path, ["-follows.created_at", "id"],
+                                      [rows[-1][5], rows[-1][0]])
+        return _json(_envelope(path, [_user(r) for r in rows], count, limit, offset, cursor))
 
     @app.post("/users/<int:user_id>/messages")
     def create_message(user_id: int) -> Response:

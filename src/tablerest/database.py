@@ -10,6 +10,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,8 @@ from sqlalchemy import Connection, Engine, event
 from .settings import Settings, normalise_url
 
 WRITE_OPTION = "tablerest_write"
+# Set while write_transaction begins: cheaper than an execution option on every request.
+_WRITING: ContextVar[bool] = ContextVar("tablerest_writing", default=False)
 _CONFIGURED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
@@ -38,7 +41,7 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        write = _WRITING.get() or connection.get_execution_options().get(WRITE_OPTION, False)
         # Straight to the driver: this runs for every transaction, so skip SQLAlchemy's
         # statement machinery for two constant words.
         connection.connection.driver_connection.execute(  # type: ignore[union-attr]
@@ -78,6 +81,10 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """Commit when the block ends normally, roll back on any exception."""
     with engine.connect() as connection:
-        connection.execution_options(**{WRITE_OPTION: True})
-        with connection.begin():
+        token = _WRITING.set(True)
+        try:
+            transaction = connection.begin()
+        finally:
+            _WRITING.reset(token)
+        with transaction:
             yield connection
