@@ -20,7 +20,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 
 # Bump when the schema or the generator changes, so stale cached files are not reused.
-DATA_VERSION = 1
+DATA_VERSION = 2
 SEED = 42
 PASSWORD = "secret"
 CACHE_DIR = Path(__file__).resolve().parent / ".data"
@@ -29,6 +29,7 @@ DDL = """
 CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL UNIQUE, email VARCHAR(120) NOT NULL UNIQUE, password VARCHAR(255) NOT NULL, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL);
 CREATE TABLE messages (id INTEGER PRIMARY KEY, content TEXT NOT NULL, user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL);
 CREATE INDEX ix_messages_user_id ON messages(user_id);
+CREATE INDEX ix_messages_created_at ON messages(created_at);
 CREATE TABLE follows (id INTEGER PRIMARY KEY, follower_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE, followed_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL, UNIQUE (follower_id, followed_id));
 CREATE INDEX ix_follows_followed_id ON follows(followed_id);
 """  # noqa: E501 - the exact DDL the microblog's migration creates, kept verbatim

@@ -50,9 +50,7 @@ def test_etags_differ_between_items(client: FlaskClient, engine: sa.Engine, etag
     pytest.param("{etag}", id="same"),
     pytest.param('"other", {etag}', id="in-a-list"),
     pytest.param("*", id="star"),
-    pytest.param("W/{etag}", id="weak-form", marks=pytest.mark.xfail(
-        reason="library: If-None-Match must use the weak comparison (RFC 9110 13.1.2); "
-               "views.py read() uses if_none_match.contains, not contains_weak", strict=True)),
+    pytest.param("W/{etag}", id="weak-form"),
 ])
 def test_if_none_match_gives_304(client: FlaskClient, etag: str, header: str) -> None:
     response = client.get(PATH, headers={"If-None-Match": header.format(etag=etag)})

@@ -52,9 +52,27 @@ class State:
     token_signer: TokenSigner | None = None
     flask_sqlalchemy: Any | None = None  # the SQLAlchemy() object, when given as ``db``
     statements: StatementCache = field(init=False)
+    bind_engines: dict[str, Engine] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.statements = cache_for(self.engine)
+
+    def engine_for(self, bind: str | None) -> Engine:
+        """The engine of ``bind`` (None: the main one), made on first use."""
+        if bind is None:
+            return self.engine
+        engine = self.bind_engines.get(bind)
+        if engine is None:
+            if bind in self.settings.binds:
+                engine = create_engine(self.settings.binds[bind], self.settings)
+            else:
+                known = ", ".join(sorted(self.settings.binds)) or "none"
+                raise ConfigurationError(
+                    f"No database is bound as {bind!r}: set SQLALCHEMY_{bind.upper()} to its "
+                    f"URL (binds configured: {known})."
+                )
+            self.bind_engines[bind] = engine
+        return engine
 
     def principal(self, request: Request) -> Any:
         """The authenticated user's id, or None when the request carries no credentials."""
@@ -99,6 +117,8 @@ class TableRest:
                       authenticator=self.authenticator, metadata=self.metadata,
                       flask_sqlalchemy=self.db)
         app.extensions["tablerest"] = state
+        if self.db is not None:
+            self._flask_sqlalchemy_binds(app, state, self.db)
         app.config.setdefault("MAX_CONTENT_LENGTH", settings.max_body_bytes)
         register_error_handlers(app)
         register_openapi(app)
@@ -124,6 +144,16 @@ class TableRest:
             configure_engine(engine, settings)
             return engine
         return create_engine(settings.database_url, settings)
+
+    @staticmethod
+    def _flask_sqlalchemy_binds(app: Flask, state: State, db: Any) -> None:
+        """Flask-SQLAlchemy's extra engines (``SQLALCHEMY_BINDS``) serve those binds."""
+        with app.app_context():
+            engines: dict[str | None, Engine] = dict(db.engines)
+        for bind, engine in engines.items():
+            if bind is not None:
+                configure_engine(engine, state.settings)
+                state.bind_engines[bind] = engine
 
     def add(self, model_or_resource: type | Resource, **options: Any) -> Resource:
         """Expose a model (with ``options``), a ``Resource`` subclass, or a ``Resource``."""

@@ -71,7 +71,7 @@ class Policy:
 
 _OPTIONS = (
     "model", "table", "name", "hidden", "writable", "read_only", "max_limit", "default_limit",
-    "default_sort", "schemas", "policy", "allow_writes", "relations", "table_relations",
+    "default_sort", "schemas", "policy", "allow_writes", "relations", "table_relations", "bind",
 )
 
 
@@ -101,6 +101,9 @@ class Resource:
     relations: ClassVar[Sequence[str] | None] = None
     #: With ``table=``: the table's relations (reflection derives them from foreign keys).
     table_relations: ClassVar[Mapping[str, RelationInfo] | None] = None
+    #: The database to serve from: a bind name (``SQLALCHEMY_<NAME>``); default the model's
+    #: ``__bind_key__``, else the main database.
+    bind: ClassVar[str | None] = None
 
     def __init__(self, model: type | None = None, **options: Any) -> None:
         unknown = set(options) - set(_OPTIONS)
@@ -131,6 +134,11 @@ class Resource:
         self.allows_writes = bool(self._options["allow_writes"]) and self.info.writable_table
         self.default_sort_keys: tuple[str, ...] = tuple(self._options["default_sort"])
         self.schema_overrides: Mapping[str, object] = dict(self._options["schemas"] or {})
+        table = self.info.table  # Flask-SQLAlchemy records __bind_key__ on the metadata
+        self.bind_: str | None = (self._options["bind"]
+                                  or getattr(self.info.model, "__bind_key__", None)
+                                  or table.info.get("bind_key")
+                                  or table.metadata.info.get("bind_key"))
         bad = set(self.schema_overrides) - {"create", "update", "replace", "*"}
         if bad:
             raise ConfigurationError(

@@ -49,6 +49,7 @@ from .representations import Representation, Stream, negotiate
 from .resource import Policy, RequestContext, Resource
 from .schema import FieldInfo, RelationInfo
 from .serialization import dumps
+from .statements import cache_for
 from .tablesql import TableSql
 from .timestamps import utcnow, utcnow_for
 from .validation import METHODS, BodyValidator, build_validator, check_keys
@@ -74,6 +75,10 @@ class Endpoints:
         self.info = resource.info
         self.table = resource.info.table
         self.name = resource.name_
+        # The resource's database: the main one, or the bind it names.
+        self.engine = state.engine_for(resource.bind_)
+        self.statements = state.statements if self.engine is state.engine \
+            else cache_for(self.engine)
         settings = state.settings
         options = resource.options
         self.max_limit = int(options["max_limit"] or settings.max_limit)
@@ -129,8 +134,8 @@ class Endpoints:
             if name in self.relations or (wanted is not None and name not in wanted):
                 continue
             target = registry.get(relation.target)
-            if target is None:
-                continue
+            if target is None or target.engine is not self.engine:
+                continue  # not served here, or in another database: no join reaches it
             self.relations[name] = (relation, target)
             base = f"/{self.name}/<key>/{name}"
             writes = self.resource.allows_writes and target.resource.allows_writes
@@ -186,7 +191,7 @@ class Endpoints:
     def writer(self, ctx: RequestContext) -> Reader:
         """Statements inside a write transaction: prepared ones on its driver cursor."""
         if self.fast:
-            return FastReader(self.state.statements, ctx.connection.connection.cursor())
+            return FastReader(self.statements, ctx.connection.connection.cursor())
         return SqlReader(ctx)
 
     def select_item(self, ctx: RequestContext, key: Sequence[Any], lock: bool = False,
@@ -223,7 +228,7 @@ class Endpoints:
         return values
 
     def translate_errors(self, exc: DBAPIError, values: Mapping[str, Any] | None) -> Exception:
-        problem = translate(exc, self.info, self.state.engine, values)
+        problem = translate(exc, self.info, self.engine, values)
         return problem if problem is not None else exc
 
     def check_if_match(self, current: Mapping[str, Any]) -> None:
@@ -262,8 +267,8 @@ class Endpoints:
         or policy needs the SQLAlchemy connection, else a SQLAlchemy read transaction."""
         principal = self.state.principal(request)
         if fast:
-            return fast_reader(self.state.statements, snapshot)
-        return sql_reader(self.state.engine, request.method, principal)
+            return fast_reader(self.statements, snapshot)
+        return sql_reader(self.engine, request.method, principal)
 
     def list_query(self, vocabulary: Vocabulary, body_route: bool = False) -> Query:
         """The request's list query: from its JSON body (QUERY, FETCH, ``POST .../query``),
@@ -358,7 +363,7 @@ class Endpoints:
                     for i, item in enumerate(body)]
         else:
             rows = [self.validate_body(body, "create", writable)]
-        with write_transaction(self.state.engine) as connection:
+        with write_transaction(self.engine) as connection:
             ctx = self.context(connection)
             items = [self.insert(ctx, values) for values in rows]
         if isinstance(body, list):
@@ -395,14 +400,15 @@ class Endpoints:
                 item = self.resource.render(item, reader.need_ctx())
         body = dumps(item)
         etag = etag_of(body)
-        if "If-None-Match" in request.headers and request.if_none_match.contains(
+        # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" matches "x".
+        if "If-None-Match" in request.headers and request.if_none_match.contains_weak(
                 etag.strip('"')):
             return Response(status=304, headers={"ETag": etag})
         return json_response(body, headers={"ETag": etag})
 
     def update(self, raw_key: str, values: dict[str, Any]) -> Response:
         key = self.parse_key(raw_key)
-        with write_transaction(self.state.engine) as connection:
+        with write_transaction(self.engine) as connection:
             ctx = self.context(connection)
             current = self.select_item(ctx, key, lock=True)
             self.check_if_match(current)
@@ -426,7 +432,7 @@ class Endpoints:
 
     def delete(self, raw_key: str) -> Response:
         key = self.parse_key(raw_key)
-        with write_transaction(self.state.engine) as connection:
+        with write_transaction(self.engine) as connection:
             ctx = self.context(connection)
             current = self.select_item(ctx, key, lock=True)
             self.check_if_match(current)
@@ -550,7 +556,7 @@ class Endpoints:
             raise BadRequest(f"The body must be a JSON object, got {type(body).__name__}.")
         check_keys(body, writable, target.info.fields, target.resource.hidden_fields)
         values = validator(body, "")
-        with write_transaction(self.state.engine) as connection:
+        with write_transaction(self.engine) as connection:
             ctx = self.context(connection)
             parent = self.parent(self.writer(ctx), key)
             for local, remote in relation.pairs:
@@ -566,7 +572,7 @@ class Endpoints:
             relation, target = self.relations[name]
             wants_json(request)
             other_key = target.parse_key(other)
-            with write_transaction(self.state.engine) as connection:
+            with write_transaction(self.engine) as connection:
                 ctx = self.context(connection)
                 parent = self.parent(self.writer(ctx), key)
                 self.resource.policy_.can_update(ctx, parent, {})

@@ -66,6 +66,8 @@ class User(Base, Timestamps):
 class Message(Base, Timestamps):
     __tablename__ = "messages"
     __fillable__ = ("content",)
+    # Lists of messages (and the timeline) are newest first: the index keeps every page cheap.
+    __table_args__ = (Index("ix_messages_created_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     content: Mapped[str] = mapped_column(Text)
