@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -295,6 +296,22 @@ def test_routes(app: Flask, invoke: Invoke) -> None:
     assert "/auth/token POST auth" in lines
     assert "/static/<path:filename> GET static" in lines
     assert "/openapi.json GET tablerest.openapi" in lines
+    state_of(microblog).engine.dispose()
+
+
+def test_openapi_prints_the_served_document(app: Flask) -> None:
+    from microblog.app import create_app as create_microblog
+
+    microblog = create_microblog({"DATABASE_URL": state_of(app).engine.url.render_as_string(
+        hide_password=False), "TABLEREST_SECRET_KEY": "x" * 32})
+    info = ScriptInfo(create_app=lambda: microblog)
+
+    result = CliRunner().invoke(main, ["openapi"], obj=info)
+
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed == microblog.test_client().get("/openapi.json").json
+    assert "/users/{key}/timeline" in printed["paths"]
     state_of(microblog).engine.dispose()
 
 

@@ -106,13 +106,19 @@ def session() -> Session:
     return current_session()
 
 
+def _created_at(context: Any) -> Any:
+    """A new row's ``updated_at``: its ``created_at`` (one moment per insert), else now."""
+    created = None if context is None else context.get_current_parameters().get("created_at")
+    return created if created is not None else utcnow()
+
+
 class Timestamps:
-    """``created_at`` and ``updated_at``, set automatically, in UTC."""
+    """``created_at`` and ``updated_at``, set automatically, in UTC; equal on insert."""
 
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, nullable=False)
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False)
+        DateTime(timezone=True), default=_created_at, onupdate=utcnow, nullable=False)
 
 
 class Model:
