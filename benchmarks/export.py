@@ -29,6 +29,7 @@ import orjson
 from . import BenchmarkError
 from .data import Sizes, cached_database, fresh_copy
 from .floor_app import iso_utc
+from .report import aligned
 from .server import AppSpec, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,14 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
          f"{before:.0f} -> {after:.0f} MB {'✓' if after < RSS_LIMIT_MB else '✗'}"),
     ]
     head = ("export of every message", "time", "rate", "speed vs floor", "worker peak RSS")
-    widths = [max(len(line[index]) for line in [head, *rows]) for index in range(len(head))]
-    lines = [" | ".join(cell.ljust(width) if index == 0 else cell.rjust(width)
-                        for index, (cell, width) in enumerate(zip(line, widths, strict=True)))
-             for line in [head, *rows]]
-    lines.insert(1, "-+-".join("-" * width for width in widths))
     print(f"{sizes.messages:,} messages, {plain.size / 1e6:.0f} MB of NDJSON, SQLite, one "  # noqa: T201
           f"gunicorn sync worker; the same bytes: {'yes' if same else 'NO'}")
-    print("\n".join(lines))  # noqa: T201
+    print(aligned(head, rows))  # noqa: T201
     return 0 if same else 1
 
 

@@ -33,6 +33,7 @@ from tablerest.cursors import Cursors
 
 from . import BenchmarkError
 from .data import Sizes, cached_database, fresh_copy
+from .report import aligned
 from .server import AppSpec, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,12 +137,7 @@ def table(rows: Sequence[Row], page: int) -> str:
              f"{row.by_cursor / row.first:.2f} {'✓' if row.by_cursor < 2 * row.first else '✗'}",
              f"{row.by_offset * 1000:,.1f} ms", f"{row.by_offset / row.first:.2f}"]
             for row in rows]
-    widths = [max(len(line[index]) for line in [head, *body]) for index in range(len(head))]
-    lines = [" | ".join(cell.ljust(width) if index == 0 else cell.rjust(width)
-                        for index, (cell, width) in enumerate(zip(line, widths, strict=True)))
-             for line in [head, *body]]
-    lines.insert(1, "-+-".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return aligned(head, body)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

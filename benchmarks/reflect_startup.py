@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .report import aligned
+
 ROOT = Path(__file__).resolve().parent.parent
 CHINOOK = ROOT.parent / "shared" / "datasets" / "chinook" / "Chinook_Sqlite.sqlite"
 _PHASES = ("import", "reflect", "first", "total")
@@ -145,11 +147,7 @@ def _row(case: Case, runs: list[Timing]) -> list[str]:
 def render(rows: list[list[str]]) -> str:
     headings = ["database", "resources", "relations", "import s", "reflect s",
                 "first req s", "total s", "slowest s", "process s", "budget s", "verdict"]
-    widths = [max(len(row[i]) for row in [headings, *rows]) for i in range(len(headings))]
-    lines = [headings, ["-" * width for width in widths], *rows]
-    return "\n".join("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
-                               for i, (cell, width) in enumerate(zip(line, widths, strict=True)))
-                     .rstrip() for line in lines)
+    return aligned(headings, rows)
 
 
 def main(argv: list[str] | None = None) -> int:

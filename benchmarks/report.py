@@ -44,7 +44,13 @@ def table(
         ours, theirs = floor.get(label), tablerest.get(label)
         share = _ratio(ratio(ours, theirs))
         rows.append((label, _rate(ours), _p99(ours), _rate(theirs), _p99(theirs), share))
-    widths = [max(len(row[column]) for row in rows) for column in range(len(_HEADINGS))]
+    return aligned(rows[0], rows[1:])
+
+
+def aligned(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A text table: the first column left-aligned, the others right-aligned, a rule under
+    the head."""
+    widths = [max(len(row[column]) for row in [head, *rows]) for column in range(len(head))]
 
     def line(row: Sequence[str]) -> str:
         cells = [row[0].ljust(widths[0])]
@@ -52,7 +58,7 @@ def table(
         return " | ".join(cells)
 
     rule = "-+-".join("-" * width for width in widths)
-    return "\n".join([line(rows[0]), rule, *(line(row) for row in rows[1:])])
+    return "\n".join([line(head), rule, *(line(row) for row in rows)])
 
 
 def failure_notes(app: str, results: Mapping[str, WrkResult]) -> list[str]:

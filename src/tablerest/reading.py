@@ -23,7 +23,7 @@ from sqlalchemy.types import TypeEngine
 
 from .database import read_transaction
 from .resource import RequestContext
-from .statements import Prepared, StatementCache
+from .statements import Prepared, StatementCache, convert_rows
 
 #: A statement and the types of its result columns.
 Built = tuple[Select[Any] | UpdateBase, Sequence[TypeEngine[Any]]]
@@ -120,16 +120,7 @@ class FastReader:
         processors = _processors(prepared, cursor.description)
 
         def convert(rows: Sequence[Any]) -> list[tuple[Any, ...]]:
-            if not processors:
-                return list(rows)
-            converted = []
-            for row in rows:
-                items = list(row)
-                for index, process in processors:
-                    if items[index] is not None:
-                        items[index] = process(items[index])
-                converted.append(tuple(items))
-            return converted
+            return convert_rows(rows, processors) if processors else list(rows)
 
         return Batches(cursor.fetchmany, size, convert,
                        cursor.close if server_side else lambda: None)

@@ -68,16 +68,20 @@ class Prepared:
         processors = self.result_processors
         if processors is None:
             processors = self.result_processors = self._processors(cursor.description)
-        if processors and rows:
-            converted = []
-            for row in rows:
-                items = list(row)
-                for index, process in processors:
-                    if items[index] is not None:
-                        items[index] = process(items[index])
-                converted.append(tuple(items))
-            return converted
-        return rows
+        return convert_rows(rows, processors) if processors and rows else rows
+
+
+def convert_rows(rows: Sequence[Any], processors: Sequence[tuple[int, Any]],
+                 ) -> list[tuple[Any, ...]]:
+    """Driver rows with each non-null value at ``index`` passed through its processor."""
+    converted = []
+    for row in rows:
+        items = list(row)
+        for index, process in processors:
+            if items[index] is not None:
+                items[index] = process(items[index])
+        converted.append(tuple(items))
+    return converted
 
 
 def prepare(statement: ClauseElement, dialect: Dialect,
