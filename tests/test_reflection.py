@@ -681,6 +681,12 @@ def test_names_with_spaces_and_slashes(tmp_path: Path) -> None:
     assert db.items("/Order Details", Order__When__lt="2025-01-01T00:00:00Z") == [
         {"Line": 1, "Order Id": 1, "select": "x"}]
     assert db.items("/Order Details", Order__When__lt="2024-01-01T00:00:00Z") == []
+    assert db.client.post("/Order%20Details", json={"Order Id": 1}).status_code == 201
+    first = db.client.get("/Order%20Details?limit=1").json
+    assert first["next"].startswith("/Order%20Details?limit=1&cursor=")
+    assert [item["Line"] for item in db.client.get(first["next"]).json["items"]] == [2]
+    urls = {item["name"]: item["url"] for item in db.get("/")["resources"]}
+    assert urls["Order Details"] == "/Order%20Details"
     assert db.client.post("/in_out", json={}).status_code == 201
     # This column's layout has a T and microseconds: new values are written the same way.
     assert db.client.post("/Orders", json={"When": "2024-02-03T04:05:06Z"}).status_code == 201

@@ -617,13 +617,13 @@ def _next_url(req: Request, name: str, value: str) -> str:
     params = [(key, item) for key, item in req.args.items(multi=True)
               if key not in ("offset", "cursor")]
     params.append((name, value))
-    return f"{req.path}?{urlencode(params)}"
+    return f"{quote(req.path, safe='/,')}?{urlencode(params)}"
 
 
 def index_view(names: Callable[[], list[str]]) -> View:
     def index() -> Response:
         wants_json(request)
-        resources = [{"name": name, "url": f"/{name}"} for name in names()]
+        resources = [{"name": name, "url": "/" + quote(name, safe="")} for name in names()]
         return json_response(dumps({"resources": resources}))
 
     return index
