@@ -228,6 +228,24 @@ def test_limit_and_offset(client: FlaskClient, blog: dict[str, int]) -> None:
     assert (beyond.json["count"], beyond.json["next"]) == (5, None)
 
 
+@pytest.mark.parametrize("offset", [2**31, 2**62], ids=["past-int32", "largest"])
+def test_a_huge_offset_is_an_empty_page(client: FlaskClient, blog: dict[str, int],
+                                        offset: int) -> None:
+    """PostgreSQL's OFFSET is a bigint: an offset past 32 bits is bound as one."""
+    response = client.get(f"/posts?offset={offset}")
+    assert response.status_code == 200, response.json
+    assert (titles(response), response.json["offset"]) == ([], offset)
+    body = client.post("/posts/query", json={"offset": offset, "where": {"title": "SQL tips"}})
+    assert body.status_code == 200, body.json
+    assert body.json["items"] == []
+
+
+def test_an_offset_past_the_largest_is_400(client: FlaskClient) -> None:
+    response = client.get(f"/posts?offset={2**62 + 1}")
+    assert response.status_code == 400
+    assert response.json["errors"][0]["field"] == "offset"
+
+
 @pytest.mark.parametrize(("path", "clamped"), [("/posts", 100), ("/users", 50)],
                          ids=["settings-maximum", "resource-maximum"])
 def test_limit_is_clamped_to_the_maximum(client: FlaskClient, blog: dict[str, int], path: str,

@@ -227,7 +227,7 @@ def list_statement(
     if limited:
         statement = statement.limit(sa.bindparam("_limit", type_=sa.Integer()))
     if query.offset:
-        statement = statement.offset(sa.bindparam("_offset", type_=sa.Integer()))
+        statement = statement.offset(sa.bindparam("_offset", type_=sa.BigInteger()))
     return statement
 
 
