@@ -1000,7 +1000,8 @@ def test_the_timeline_is_keyset_paginated(
 
 def test_the_timeline_of_a_missing_user_is_404(
         mb_client: FlaskClient, engine: sa.Engine, network: dict[str, int]) -> None:
-    for key in (str(MISSING), "jane"):
+    # Past users.id's INTEGER range (PostgreSQL would refuse to compare), and past BIGINT's.
+    for key in (str(MISSING), "jane", str(2**31), str(2**63), "-1", "1.5"):
         assert_problem(mb_client.get(f"/users/{key}/timeline"), 404, case=key)
     assert len(message_rows(engine)) == 6
 

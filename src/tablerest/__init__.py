@@ -1,5 +1,6 @@
 """tablerest: a fast, safe REST/JSON API from SQLAlchemy models or an existing database."""
 
+from .coerce import url_key as url_key
 from .database import create_engine as create_engine
 from .errors import BadRequest as BadRequest
 from .errors import ConfigurationError as ConfigurationError
@@ -32,5 +33,5 @@ __all__ = [
     "Model", "NotFound", "Password", "PasswordHash", "Policy", "ProblemError",
     "RequestContext", "Resource", "Seeder", "Settings", "TableRest", "TableRestError", "Timestamps",
     "Unauthorized", "ValidationFailed", "create_engine", "hash_password", "raw_sql", "reflect",
-    "session",
+    "session", "url_key",
 ]

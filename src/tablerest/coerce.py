@@ -7,7 +7,10 @@ import decimal
 import uuid
 from typing import Any
 
-from .schema import FieldInfo
+from sqlalchemy import Column
+
+from .errors import NotFound
+from .schema import FieldInfo, describe_column
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _TRUE = {"true", "1", "yes", "on"}
@@ -30,6 +33,27 @@ def _parse_datetime(raw: str) -> dt.datetime:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
+
+
+_URL_FIELDS: dict[Column[Any], FieldInfo] = {}
+
+
+def url_key(column: Any, raw: str) -> Any:
+    """``raw``, a key from a URL, as a value of ``column`` (a ``Column`` or a mapped
+    attribute such as ``User.id``); 404 when it cannot be one (not a number, or past the
+    range of the column's integer type): no row has that key, and the database is not asked.
+
+    For ``list_route`` scopes, which receive the URL's key as text.
+    """
+    if not isinstance(column, Column):
+        column = column.property.columns[0]
+    info = _URL_FIELDS.get(column)
+    if info is None:
+        info = _URL_FIELDS[column] = describe_column(column.name, column)
+    try:
+        return coerce(info, raw)
+    except ValueError:
+        raise NotFound(f"No {column.table.name} row has the key {raw!r}.") from None
 
 
 def coerce(info: FieldInfo, raw: Any) -> Any:

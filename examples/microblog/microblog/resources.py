@@ -16,6 +16,7 @@ from tablerest import (
     Resource,
     Unauthorized,
     ValidationFailed,
+    url_key,
 )
 
 from .models import Message, User, follows
@@ -85,12 +86,8 @@ class Messages(Resource):
 
 def timeline(ctx: RequestContext, key: str) -> sa.ColumnElement[bool]:
     """The messages of the users ``key`` follows, and their own."""
-    try:
-        user_id = int(key)
-    except ValueError:
-        user_id = 0
-    # A key outside BIGINT is no user; the driver would refuse to bind it.
-    if not 0 < user_id < 2**63 or ctx.first(USER_EXISTS, id=user_id) is None:
+    user_id = url_key(User.id, key)  # 404 for a key no users.id can hold
+    if ctx.first(USER_EXISTS, id=user_id) is None:
         raise NotFound(f"No users item has the key {key!r}.")
     followed = sa.select(follows.c.followed_id).where(follows.c.follower_id == user_id)
     return sa.or_(Message.user_id == user_id, Message.user_id.in_(followed))
