@@ -18,8 +18,7 @@ from sqlalchemy import Connection, Engine, event
 
 from .settings import Settings, normalise_url
 
-WRITE_OPTION = "tablerest_write"
-# Set while write_transaction begins: cheaper than an execution option on every request.
+# Set inside ``writing()``: a context variable costs less than an execution option per request.
 _WRITING: ContextVar[bool] = ContextVar("tablerest_writing", default=False)
 _CONFIGURED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -41,7 +40,7 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
-        write = _WRITING.get() or connection.get_execution_options().get(WRITE_OPTION, False)
+        write = _WRITING.get()
         # Straight to the driver: this runs for every transaction, so skip SQLAlchemy's
         # statement machinery for two constant words.
         connection.connection.driver_connection.execute(  # type: ignore[union-attr]
@@ -78,13 +77,21 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def writing() -> Iterator[None]:
+    """SQLite transactions begun in this block take the write lock at once (``BEGIN
+    IMMEDIATE``), so that two writers wait for each other instead of failing half way."""
+    token = _WRITING.set(True)
+    try:
+        yield
+    finally:
+        _WRITING.reset(token)
+
+
+@contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """Commit when the block ends normally, roll back on any exception."""
     with engine.connect() as connection:
-        token = _WRITING.set(True)
-        try:
+        with writing():
             transaction = connection.begin()
-        finally:
-            _WRITING.reset(token)
         with transaction:
             yield connection

@@ -62,16 +62,16 @@ class State:
         if bind is None:
             return self.engine
         engine = self.bind_engines.get(bind)
-        if engine is None:
-            if bind in self.settings.binds:
-                engine = create_engine(self.settings.binds[bind], self.settings)
-            else:
-                known = ", ".join(sorted(self.settings.binds)) or "none"
-                raise ConfigurationError(
-                    f"No database is bound as {bind!r}: set SQLALCHEMY_{bind.upper()} to its "
-                    f"URL (binds configured: {known})."
-                )
-            self.bind_engines[bind] = engine
+        if engine is not None:
+            return engine
+        if bind not in self.settings.binds:
+            known = ", ".join(sorted(self.settings.binds)) or "none"
+            raise ConfigurationError(
+                f"No database is bound as {bind!r}: set SQLALCHEMY_{bind.upper()} to its "
+                f"URL (binds configured: {known})."
+            )
+        engine = self.bind_engines[bind] = create_engine(self.settings.binds[bind],
+                                                         self.settings)
         return engine
 
     def principal(self, request: Request) -> Any:

@@ -38,7 +38,7 @@ from sqlalchemy import Connection, Engine, MetaData
 from sqlalchemy.exc import DBAPIError
 
 from .autogen import Change, describe, render_item
-from .database import WRITE_OPTION
+from .database import writing
 from .errors import TableRestError
 
 if TYPE_CHECKING:
@@ -359,8 +359,7 @@ def _require_metadata(migrations: Migrations) -> MetaData:
 @contextmanager
 def _connected(migrations: Migrations, config: Config) -> Iterator[Connection]:
     """A connection for env.py; on SQLite with foreign keys off (restored afterwards)."""
-    with migrations.engine.connect() as connection:
-        connection = connection.execution_options(**{WRITE_OPTION: True})
+    with migrations.engine.connect() as connection, writing():
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:  # a PRAGMA outside any transaction, or SQLite ignores it
             _driver_execute(connection, "PRAGMA foreign_keys=OFF")

@@ -134,17 +134,17 @@ class Resource:
         self.allows_writes = bool(self._options["allow_writes"]) and self.info.writable_table
         self.default_sort_keys: tuple[str, ...] = tuple(self._options["default_sort"])
         self.schema_overrides: Mapping[str, object] = dict(self._options["schemas"] or {})
-        table = self.info.table  # Flask-SQLAlchemy records __bind_key__ on the metadata
-        self.bind_: str | None = (self._options["bind"]
-                                  or getattr(self.info.model, "__bind_key__", None)
-                                  or table.info.get("bind_key")
-                                  or table.metadata.info.get("bind_key"))
         bad = set(self.schema_overrides) - {"create", "update", "replace", "*"}
         if bad:
             raise ConfigurationError(
                 f"Resource {self.name_!r}: schemas keys must be create, update, replace or '*', "
                 f"got {', '.join(sorted(bad))}."
             )
+        table = self.info.table  # Flask-SQLAlchemy records __bind_key__ on the metadata
+        self.bind_: str | None = (self._options["bind"]
+                                  or getattr(self.info.model, "__bind_key__", None)
+                                  or table.info.get("bind_key")
+                                  or table.metadata.info.get("bind_key"))
 
     # -- declaration helpers -------------------------------------------------------------
 

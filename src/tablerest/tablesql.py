@@ -89,14 +89,21 @@ class TableSql:
     def _column_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         return {self.info.fields[name].column.name: value for name, value in values.items()}
 
-    def insert(self, reader: Reader, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Insert one row; returns its visible columns."""
+    def _with_defaults(self, values: Mapping[str, Any], update: bool) -> dict[str, Any]:
+        """``values`` by column name, plus the Python ``default`` (or ``onupdate``) of every
+        column they leave out."""
         row = self._column_values(values)
         for column in self.table.columns:
-            if column.name not in row and column.default is not None:
-                known, value = _python_default(column.default)
+            default = column.onupdate if update else column.default
+            if column.name not in row and default is not None:
+                known, value = _python_default(default)
                 if known:
                     row[column.name] = value
+        return row
+
+    def insert(self, reader: Reader, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert one row; returns its visible columns."""
+        row = self._with_defaults(values, update=False)
         names = tuple(sorted(row))
         params = {f"c{index}": row[name] for index, name in enumerate(names)}
 
@@ -113,12 +120,7 @@ class TableSql:
     def update(self, reader: Reader, key: Sequence[Any], values: Mapping[str, Any],
                ) -> dict[str, Any] | None:
         """Update the row with ``key``; returns its visible columns, None when it is gone."""
-        row = self._column_values(values)
-        for column in self.table.columns:
-            if column.name not in row and column.onupdate is not None:
-                known, value = _python_default(column.onupdate)
-                if known:
-                    row[column.name] = value
+        row = self._with_defaults(values, update=True)
         names = tuple(sorted(row))
         params = {f"c{index}": row[name] for index, name in enumerate(names)}
         params.update(self.key_params(key))

@@ -41,7 +41,7 @@ from .listing import (
     with_default_sort,
 )
 from .query.compile import Scope as SqlScope
-from .query.compile import SortColumn, collect
+from .query.compile import SortColumn, collect, include_links
 from .query.model import Query, Vocabulary
 from .query.parse import parse_body, parse_sort, parse_url
 from .reading import FastReader, Reader, SqlReader, fast_reader, sql_reader
@@ -77,8 +77,7 @@ class Endpoints:
         self.name = resource.name_
         # The resource's database: the main one, or the bind it names.
         self.engine = state.engine_for(resource.bind_)
-        self.statements = state.statements if self.engine is state.engine \
-            else cache_for(self.engine)
+        self.statements = cache_for(self.engine)
         settings = state.settings
         options = resource.options
         self.max_limit = int(options["max_limit"] or settings.max_limit)
@@ -491,17 +490,7 @@ class Endpoints:
     def _relation_source(self, relation: RelationInfo, target: Endpoints) -> tuple[
             FromClause, list[ColumnElement[bool]], list[SortColumn], list[str]]:
         """What every list of ``relation`` shares: built once, the parent's values bound."""
-        table = target.table
-        source: FromClause = table
-        if relation.kind == "many_to_many":
-            secondary = relation.secondary
-            assert secondary is not None
-            source = table.join(secondary, sa.and_(*(
-                table.c[col.name] == secondary.c[link.name]
-                for col, link in relation.secondary_pairs)))
-            columns = [secondary.c[link.name] for _, link in relation.pairs]
-        else:
-            columns = [table.c[remote.name] for _, remote in relation.pairs]
+        source, columns = include_links(relation)
         conditions = [column == sa.bindparam(f"s{index}", type_=column.type)
                       for index, column in enumerate(columns)]
         parent_fields = []

@@ -205,13 +205,19 @@ class _Document(Components):
         """401 and 403 when the resource's policy has its own ``hooks``: they may refuse."""
         return [401, 403] if _policy_overrides(endpoints.resource, *hooks) else []
 
-    def _list(self, endpoints: Endpoints, operation_id: str, summary: str,
-              parent: Endpoints | None = None, scoped: bool = False) -> JsonObject:
-        statuses = [400, *self._policy_errors(endpoints, "visible")]
+    def _list_statuses(self, endpoints: Endpoints, parent: Endpoints | None, scoped: bool,
+                       own: list[int]) -> list[int]:
+        """``own`` errors, the policies' refusals, and 404 for a list under a key."""
+        statuses = [*own, *self._policy_errors(endpoints, "visible")]
         if parent is not None:
             statuses += self._policy_errors(parent, "visible")
         if parent is not None or scoped:
             statuses.append(404)
+        return statuses
+
+    def _list(self, endpoints: Endpoints, operation_id: str, summary: str,
+              parent: Endpoints | None = None, scoped: bool = False) -> JsonObject:
+        statuses = self._list_statuses(endpoints, parent, scoped, [400])
         operation: JsonObject = {
             "tags": [(parent or endpoints).name],
             "operationId": operation_id,
@@ -330,11 +336,7 @@ class _Document(Components):
 
     def _query(self, endpoints: Endpoints, operation_id: str, shown: str,
                parent: Endpoints | None = None, scoped: bool = False) -> JsonObject:
-        statuses = [400, 413, 415, *self._policy_errors(endpoints, "visible")]
-        if parent is not None:
-            statuses += self._policy_errors(parent, "visible")
-        if parent is not None or scoped:
-            statuses.append(404)
+        statuses = self._list_statuses(endpoints, parent, scoped, [400, 413, 415])
         operation: JsonObject = {
             "tags": [(parent or endpoints).name],
             "operationId": operation_id,

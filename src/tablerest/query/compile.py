@@ -255,7 +255,8 @@ def include_sizes(count: int) -> int:
 
 
 def include_links(relation: RelationInfo) -> tuple[FromClause, list[Column[Any]]]:
-    """Where the included rows come from, and the columns that hold their parent's key."""
+    """Where a relation's rows come from (for its list and its includes), and the columns
+    that hold their parent's key."""
     target = relation.target
     if relation.kind == "many_to_many":
         secondary = relation.secondary
