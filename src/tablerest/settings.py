@@ -39,6 +39,21 @@ class Settings:
     sqlite_busy_timeout_ms: int = 5000
     sqlite_wal: bool = True
     echo_sql: bool = False
+    #: Items one POST may create; a larger array is 413.
+    max_batch: int = 1000
+    #: CSV cells starting with = + - @ tab or CR get a leading ' (spreadsheet formulas).
+    csv_escape_formulas: bool = True
+    #: Password hashes (and verifications) one process runs at once; more wait, then 503.
+    hash_concurrency: int = 2
+    #: Seconds a request waits for a hashing slot before it is answered 503.
+    hash_wait: float = 2.0
+    #: Failed logins allowed per account, and per client address, in ``login_window``.
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    #: Seconds that failed logins are remembered for throttling.
+    login_window: int = 300
+    #: Seconds a 503 tells the client to wait (``Retry-After``).
+    retry_after: int = 1
 
 
 def load_environment(config: MutableMapping[str, Any], environ: Mapping[str, str]) -> None:
@@ -126,4 +141,14 @@ def build_settings(config: Mapping[str, Any], environ: Mapping[str, str] | None 
         sqlite_busy_timeout_ms=_integer(merged, "TABLEREST_SQLITE_BUSY_TIMEOUT", 5000, 0),
         sqlite_wal=_boolean(merged, "TABLEREST_SQLITE_WAL", True),
         echo_sql=_boolean(merged, "TABLEREST_ECHO_SQL", False),
+        max_batch=_integer(merged, "TABLEREST_MAX_BATCH", 1000, 1),
+        csv_escape_formulas=_boolean(merged, "TABLEREST_CSV_ESCAPE_FORMULAS", True),
+        hash_concurrency=_integer(merged, "TABLEREST_HASH_CONCURRENCY", 2, 1),
+        hash_wait=float(_integer(merged, "TABLEREST_HASH_WAIT_MS", 2000, 0)) / 1000,
+        login_failures_per_account=_integer(merged, "TABLEREST_LOGIN_FAILURES_PER_ACCOUNT",
+                                            5, 1),
+        login_failures_per_address=_integer(merged, "TABLEREST_LOGIN_FAILURES_PER_ADDRESS",
+                                            20, 1),
+        login_window=_integer(merged, "TABLEREST_LOGIN_WINDOW", 300, 1),
+        retry_after=_integer(merged, "TABLEREST_RETRY_AFTER", 1, 1),
     )
