@@ -22,7 +22,7 @@ from .serialization import dumps
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from .extension import State
+    from .state import State
 
 SALT = "tablerest.auth"
 

@@ -55,7 +55,7 @@ from .timestamps import utcnow, utcnow_for
 from .validation import METHODS, BodyValidator, build_validator, check_keys
 
 if TYPE_CHECKING:
-    from .extension import State
+    from .state import State
 
 View = Callable[..., Response]
 #: A custom list's condition: ``scope(ctx, **url_values)`` -> a WHERE clause on the table.

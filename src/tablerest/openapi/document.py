@@ -22,7 +22,7 @@ from ..views import BODY_QUERY_METHODS, Endpoints
 from .schemas import ERRORS, Components, JsonObject, component_name, key_schema
 
 if TYPE_CHECKING:
-    from ..extension import State
+    from ..state import State
 
 #: The routes of the documentation itself, which the document leaves out (as FastAPI does).
 DOC_ENDPOINTS = frozenset({"tablerest.openapi", "tablerest.docs", "tablerest.docs_static"})
