@@ -98,13 +98,13 @@ def child(url: str) -> None:
     app = create_app(url)
     reflected = time.perf_counter()
     state = state_of(app)
-    first = sorted(state.endpoints)[0]
+    first = sorted(state.served)[0]
     status = app.test_client().get(f"/{first}?limit=20").status_code
     answered = time.perf_counter()
-    relations = sum(len(each.info.relations) for each in state.endpoints.values())
+    relations = sum(len(each.info.relations) for each in state.served.values())
     state.engine.dispose()
     sys.stdout.write(json.dumps({
-        "resources": len(state.endpoints), "relations": relations, "status": status,
+        "resources": len(state.served), "relations": relations, "status": status,
         "phases": {"import": imported - started, "reflect": reflected - imported,
                    "first": answered - reflected, "total": answered - started},
     }) + "\n")

@@ -227,7 +227,7 @@ def test_every_table_is_a_resource_named_as_the_database_spells_it(reader: Chino
 
 
 def test_relations_follow_the_naming_rule(reader: Chinook) -> None:
-    endpoints = state_of(reader.app).endpoints
+    endpoints = state_of(reader.app).served
     relations = {name: set(each.info.relations) for name, each in endpoints.items()}
     n = reader.n
     assert relations[n("Album")] == {n("Artist"), n("Track")}
@@ -615,12 +615,12 @@ def test_tables_and_exclude_choose_what_is_served(fresh: tuple[str, str]) -> Non
     backend, url = fresh
     db = _serve(backend, url, tables=[spell(backend, "Artist"), spell(backend, "Album")])
     assert {item["name"] for item in db.get("/")["resources"]} == {db.n("Artist"), db.n("Album")}
-    assert set(state_of(db.app).endpoints[db.n("Artist")].info.relations) == {db.n("Album")}
+    assert set(state_of(db.app).served[db.n("Artist")].info.relations) == {db.n("Album")}
     assert db.client.get(db.url("/Track")).status_code == 404
     db.engine.dispose()
     db = _serve(backend, url, exclude=[db.n("PlaylistTrack")])
     # A relation is served only when every table it touches is: no link table, no link.
-    assert set(state_of(db.app).endpoints[db.n("Playlist")].info.relations) == set()
+    assert set(state_of(db.app).served[db.n("Playlist")].info.relations) == set()
     assert db.client.get(db.url("/Playlist/1/Track")).status_code == 404
     db.engine.dispose()
     with pytest.raises(ConfigurationError, match="'Nope'"):

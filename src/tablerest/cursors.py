@@ -6,6 +6,12 @@ key) and the last row's values of those columns; the tag is HMAC-SHA256 over the
 cut to 128 bits. A cursor that was altered, comes from another list or was made for another
 sort is refused (400), so a client can only resume where a page really ended.
 
+A body query (``QUERY``, ``FETCH``, ``POST .../query``) cannot be repeated by a GET of its
+``next`` link unless the link carries the query: its ``next`` holds a *query token*, ``q.``
+then the signed, compressed query body with its next page (a keyset cursor or an offset).
+A GET of that link runs the same query again, so following ``next`` never changes the
+result set. Tokens too are bound to their list.
+
 Cursors are signed, not encrypted: their values are those of the last row the client was
 sent (and, for a list ordered by a link table, when the link was made).
 
@@ -26,6 +32,7 @@ import hmac
 import math
 import secrets
 import uuid
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +43,9 @@ from .errors import BadRequest, FieldError
 VERSION = 1
 #: Longer strings are not cursors this server made; refused before any decoding.
 MAX_LENGTH = 4096
+#: Query tokens carry a whole query body; longer ones are refused before decoding.
+MAX_QUERY_LENGTH = 16384
+QUERY_PREFIX = "q."
 _PROCESS_KEY = secrets.token_bytes(32)
 _TAMPERED = ("The cursor is not one this server issued: it was altered or truncated, or "
              "signed with another key (cursors do not outlive a server without a secret key).")
@@ -115,6 +125,29 @@ class Cursors:
                              [_encode(value) for value in values]])
         payload = _b64(body).encode("ascii")
         return f"{payload.decode('ascii')}.{_b64(self._tag(payload))}"
+
+    def dump_query(self, list_id: str, body: dict[str, Any]) -> str:
+        """A query token: ``body`` (a query body with its next page) for the list ``list_id``."""
+        payload = _b64(zlib.compress(orjson.dumps([VERSION, list_id, body]), 6))
+        return f"{QUERY_PREFIX}{payload}.{_b64(self._tag(payload.encode('ascii')))}"
+
+    def load_query(self, token: str, list_id: str) -> dict[str, Any]:
+        """The query body a query token carries; 400 unless made here for ``list_id``."""
+        payload, dot, tag = token.removeprefix(QUERY_PREFIX).partition(".")
+        if not dot or len(token) > MAX_QUERY_LENGTH:
+            raise _refuse(_TAMPERED)
+        try:
+            valid = hmac.compare_digest(_unb64(tag), self._tag(payload.encode("ascii")))
+            version, made_for, body = orjson.loads(zlib.decompress(_unb64(payload))) \
+                if valid else (None, None, None)
+        except (binascii.Error, UnicodeEncodeError, ValueError, TypeError, zlib.error):
+            raise _refuse(_TAMPERED) from None
+        if version != VERSION or not isinstance(body, dict):
+            raise _refuse(_TAMPERED)
+        if made_for != list_id:
+            raise _refuse(f"The cursor belongs to another list ({made_for!r}), not to "
+                          f"{list_id!r}.")
+        return body
 
     def load(self, cursor: str, list_id: str, sort: Sort) -> list[Any]:
         """The values ``cursor`` holds; 400 unless this app made it, for this list and sort."""

@@ -15,7 +15,8 @@
         ├── PreconditionFailed     412 stale If-Match
         ├── PayloadTooLarge        413 body over the limit
         ├── UnsupportedMediaType   415 body not JSON
-        └── ValidationFailed       422 the body does not fit the resource
+        ├── ValidationFailed       422 the body does not fit the resource
+        └── ServiceUnavailable     503 busy, locked, timed out or away; with Retry-After
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from typing import Any, ClassVar
 import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
+
+from .outages import unavailable
 
 log = logging.getLogger("tablerest")
 
@@ -144,6 +147,14 @@ class ValidationFailed(ProblemError):
     title = "Unprocessable Content"
 
 
+class ServiceUnavailable(ProblemError):
+    status = 503
+    title = "Service Unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 def problem_response(
     status: int, title: str, detail: str, extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
@@ -197,6 +208,13 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, _render_http_exception)
 
     def unexpected(error: Exception) -> Response:
+        reason = unavailable(error)
+        if reason is not None:
+            log.warning("database unavailable: %s (%s)", reason, error)
+            retry = app.extensions["tablerest"].settings.retry_after \
+                if "tablerest" in app.extensions else 1
+            return _render_problem(ServiceUnavailable(
+                f"{reason} Try again in {retry} s.", retry_after=retry))
         if app.config.get("PROPAGATE_EXCEPTIONS"):  # explicit opt-in, for debugging tests
             raise error
         return _render_unexpected(error)

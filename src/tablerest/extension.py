@@ -22,7 +22,7 @@ from .openapi import register_openapi
 from .resource import Resource
 from .settings import Settings, build_settings, load_environment
 from .state import Authenticator, ListRoute, State
-from .views import Endpoints, Scope, index_view
+from .views import Scope, add_scoped_list, index_view, link, register
 
 
 class TableRest:
@@ -68,7 +68,7 @@ class TableRest:
         register_openapi(app)
         app.teardown_appcontext(_close_session)
         if self.index:
-            app.add_url_rule("/", "tablerest.index", index_view(lambda: list(state.endpoints)),
+            app.add_url_rule("/", "tablerest.index", index_view(lambda: list(state.served)),
                              methods=["GET"])
         self._apps.append(app)
         for resource in self.resources:
@@ -115,14 +115,13 @@ class TableRest:
         return resource
 
     def _register(self, app: Flask, state: State, resource: Resource) -> None:
-        endpoints = Endpoints(resource, state)
-        endpoints.register(app)
-        state.endpoints[resource.name_] = endpoints
-        state.by_table.setdefault(resource.info.table, endpoints)
+        served = register(app, state, resource)
+        state.served[resource.name_] = served
+        state.by_table.setdefault(resource.info.table, served)
         if state.metadata is None:
             state.metadata = resource.info.table.metadata
-        for each in state.endpoints.values():
-            each.link(app, state.by_table)
+        for each in state.served.values():
+            link(app, state, each)
 
     def use_tokens(self, login: Login, rule: str = "/auth/token") -> None:
         """Accept bearer tokens, issued at ``POST rule`` to callers that ``login`` accepts.
@@ -156,13 +155,13 @@ class TableRest:
             self._add_list_route(app, state_of(app), route)
 
     def _add_list_route(self, app: Flask, state: State, route: ListRoute) -> None:
-        endpoints = state.endpoints.get(route.resource)
-        if endpoints is None:
+        served = state.served.get(route.resource)
+        if served is None:
             raise ConfigurationError(
                 f"list_route {route.rule!r} names the resource {route.resource!r}, which is "
                 "not added; add it first."
             )
-        endpoints.add_scoped_list(app, route.rule, route.scope, route.default_sort)
+        add_scoped_list(app, state, served, route.rule, route.scope, route.default_sort)
 
     def engine_of(self, app: Flask | None = None) -> Engine:
         """The engine serving ``app`` (default: the current app)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Select
@@ -38,22 +38,10 @@ from .query.parse import parse_sort
 from .reading import Built, Reader
 from .resource import Resource
 from .schema import RelationInfo
-
-if TYPE_CHECKING:
-    from .views import Endpoints
+from .served import Served, relation_order
 
 
-def relation_order(relation: RelationInfo) -> list[SortColumn]:
-    """A many-to-many list's own order: the newest link first (its ``created_at``)."""
-    secondary = relation.secondary
-    if relation.kind != "many_to_many" or secondary is None:
-        return []
-    return [SortColumn(f"{secondary.name}.{column.name}", secondary.c[column.name], True,
-                       bool(secondary.c[column.name].nullable))
-            for column in relation.secondary_order]
-
-
-def with_default_sort(query: Query, target: Endpoints) -> Query:
+def with_default_sort(query: Query, target: Served) -> Query:
     """``query``, sorted by the resource's ``default_sort`` when it gives no sort."""
     if query.sort or not target.resource.default_sort_keys:
         return query
@@ -97,7 +85,7 @@ class ListPlan:
                               self.sort, None, limited=False)
 
 
-def plan_list(query: Query, scope: Scope, target: Endpoints, shape: Hashable,
+def plan_list(query: Query, scope: Scope, target: Served, shape: Hashable,
               values: dict[str, Any], after: Sequence[Any] | None,
               limit: int | None) -> ListPlan:
     """Plan ``query`` over ``scope``; ``shape`` and ``values`` come from ``collect``, ``after``
@@ -137,13 +125,13 @@ def plan_list(query: Query, scope: Scope, target: Endpoints, shape: Hashable,
                     key, params, keyset, limit is not None)
 
 
-def _include_order(relation: RelationInfo, other: Endpoints) -> list[SortColumn]:
+def _include_order(relation: RelationInfo, other: Served) -> list[SortColumn]:
     query = with_default_sort(Query(), other)
     scope = Scope(other.table, other.table, default_order=relation_order(relation))
     return list(sort_columns(query, scope, other.key_columns))
 
 
-def add_includes(reader: Reader, plan: ListPlan, target: Endpoints,
+def add_includes(reader: Reader, plan: ListPlan, target: Served,
                  rows: Sequence[Sequence[Any]], items: list[dict[str, Any]],
                  fast: bool) -> None:
     """Embed each of ``plan``'s includes into ``items`` (the page's rows, in order)."""
@@ -160,7 +148,7 @@ def add_includes(reader: Reader, plan: ListPlan, target: Endpoints,
             item[name] = found.get(key) if single else found.get(key, [])
 
 
-def _related(reader: Reader, relation: RelationInfo, other: Endpoints, parent_name: str,
+def _related(reader: Reader, relation: RelationInfo, other: Served, parent_name: str,
              keys: list[tuple[Any, ...]], single: bool, fast: bool,
              ) -> dict[tuple[Any, ...], Any]:
     size = include_sizes(len(keys))
@@ -203,14 +191,14 @@ def _related(reader: Reader, relation: RelationInfo, other: Endpoints, parent_na
     return found
 
 
-def sort_signature(query: Query, scope: Scope, target: Endpoints,
+def sort_signature(query: Query, scope: Scope, target: Served,
                    ) -> tuple[tuple[str, bool], ...]:
     """The sort a cursor for ``query`` must have been made for: names and directions."""
     return tuple((key.name, key.descending)
                  for key in sort_columns(query, scope, target.key_columns))
 
 
-def count_rows(reader: Reader, plan: ListPlan, target: Endpoints, shape: Hashable) -> int:
+def count_rows(reader: Reader, plan: ListPlan, target: Served, shape: Hashable) -> int:
     """How many rows the list holds, whatever the page (and under ``base_query``)."""
     if type(target.resource).base_query is Resource.base_query:
         def counting() -> Built:

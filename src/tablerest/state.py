@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .database import create_engine
 from .errors import ConfigurationError
+from .served import Served
 from .settings import Settings
 from .statements import StatementCache, cache_for
 
 if TYPE_CHECKING:
     from .auth import TokenSigner
-    from .views import Endpoints, Scope
+    from .views import Scope
 
 Authenticator = Callable[[Request, "State"], Any]
 
@@ -38,8 +39,9 @@ class State:
     settings: Settings
     engine: Engine
     session_factory: sessionmaker[Session]
-    endpoints: dict[str, Endpoints] = field(default_factory=dict)
-    by_table: dict[Table, Endpoints] = field(default_factory=dict)
+    #: The served resources by name, and by table (the first resource of each table).
+    served: dict[str, Served] = field(default_factory=dict)
+    by_table: dict[Table, Served] = field(default_factory=dict)
     routes: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)
     authenticator: Authenticator | None = None
     metadata: MetaData | None = None

@@ -18,7 +18,8 @@ from werkzeug.routing import Rule
 
 from ..representations import STREAMED
 from ..resource import Policy, Resource
-from ..views import BODY_QUERY_METHODS, Endpoints
+from ..served import Served
+from ..views import BODY_QUERY_METHODS
 from .schemas import ERRORS, Components, JsonObject, component_name, key_schema
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class _Document(Components):
     def _tags(self) -> list[str]:
         used = {tag for item in self.paths.values() for operation in item.values()
                 if isinstance(operation, dict) for tag in operation.get("tags", ())}
-        ordered = [*self.state.endpoints, "auth", "index"]
+        ordered = [*self.state.served, "auth", "index"]
         return [tag for tag in dict.fromkeys(ordered) if tag in used]
 
     # -- routes --------------------------------------------------------------------------
@@ -93,7 +94,7 @@ class _Document(Components):
             self._add(rule, "post", self._token())
             return
         name, _, kind = endpoint.rpartition(".")
-        endpoints = self.state.endpoints.get(name)
+        endpoints = self.state.served.get(name)
         if endpoints is None:
             return
         for method in sorted(set(rule.methods or ()) - _IGNORED_METHODS):
@@ -102,8 +103,8 @@ class _Document(Components):
                 operation, keys = found
                 self._add(rule, method.lower(), operation, keys)
 
-    def _operation(self, rule: Rule, endpoints: Endpoints, kind: str, method: str,
-                   ) -> tuple[JsonObject, dict[str, Endpoints]] | None:
+    def _operation(self, rule: Rule, endpoints: Served, kind: str, method: str,
+                   ) -> tuple[JsonObject, dict[str, Served]] | None:
         """The operation for one method of a route, and whose key each path argument is."""
         name = endpoints.name
         own = {"key": endpoints}
@@ -144,7 +145,7 @@ class _Document(Components):
         return None
 
     def _add(self, rule: Rule, method: str, operation: JsonObject,
-             keys: Mapping[str, Endpoints] | None = None) -> None:
+             keys: Mapping[str, Served] | None = None) -> None:
         path = _RULE_ARGUMENT.sub(lambda match: "{" + match["name"] + "}", rule.rule)
         item = self.paths.setdefault(path, {})
         parameters = [self._path_parameter(match["name"], match["converter"], keys or {})
@@ -154,7 +155,7 @@ class _Document(Components):
         item[method] = operation
 
     def _path_parameter(self, name: str, converter: str | None,
-                        keys: Mapping[str, Endpoints]) -> JsonObject:
+                        keys: Mapping[str, Served]) -> JsonObject:
         owner = keys.get(name)
         parameter: JsonObject = {"name": name, "in": "path", "required": True}
         if converter == "int":
@@ -172,21 +173,21 @@ class _Document(Components):
             parameter["schema"] = {"type": "string", "pattern": "^[^/]+$"}
         return parameter
 
-    def _owners_by_segment(self, rule: Rule) -> dict[str, Endpoints]:
+    def _owners_by_segment(self, rule: Rule) -> dict[str, Served]:
         """A custom route's arguments that follow a resource's name are its keys:
         ``/users/<key>/timeline``."""
-        owners: dict[str, Endpoints] = {}
+        owners: dict[str, Served] = {}
         segments = rule.rule.split("/")
         for before, segment in itertools.pairwise(segments):
             match = _RULE_ARGUMENT.fullmatch(segment)
-            endpoints = self.state.endpoints.get(before)
+            endpoints = self.state.served.get(before)
             if match is not None and endpoints is not None:
                 owners[match["name"]] = endpoints
         return owners
 
     # -- operations ----------------------------------------------------------------------
 
-    def _responses(self, endpoints: Endpoints | None, statuses: Sequence[int],
+    def _responses(self, endpoints: Served | None, statuses: Sequence[int],
                    success: JsonObject) -> JsonObject:
         wanted = set(statuses) | {406, 500}
         if endpoints is not None and self.auth:
@@ -201,11 +202,11 @@ class _Document(Components):
             operation["security"] = [{}, {"bearerAuth": []}]
         return operation
 
-    def _policy_errors(self, endpoints: Endpoints, *hooks: str) -> list[int]:
+    def _policy_errors(self, endpoints: Served, *hooks: str) -> list[int]:
         """401 and 403 when the resource's policy has its own ``hooks``: they may refuse."""
         return [401, 403] if _policy_overrides(endpoints.resource, *hooks) else []
 
-    def _list_statuses(self, endpoints: Endpoints, parent: Endpoints | None, scoped: bool,
+    def _list_statuses(self, endpoints: Served, parent: Served | None, scoped: bool,
                        own: list[int]) -> list[int]:
         """``own`` errors, the policies' refusals, and 404 for a list under a key."""
         statuses = [*own, *self._policy_errors(endpoints, "visible")]
@@ -215,8 +216,8 @@ class _Document(Components):
             statuses.append(404)
         return statuses
 
-    def _list(self, endpoints: Endpoints, operation_id: str, summary: str,
-              parent: Endpoints | None = None, scoped: bool = False) -> JsonObject:
+    def _list(self, endpoints: Served, operation_id: str, summary: str,
+              parent: Served | None = None, scoped: bool = False) -> JsonObject:
         statuses = self._list_statuses(endpoints, parent, scoped, [400])
         operation: JsonObject = {
             "tags": [(parent or endpoints).name],
@@ -227,7 +228,7 @@ class _Document(Components):
         }
         return self._security(operation)
 
-    def _create(self, endpoints: Endpoints) -> JsonObject:
+    def _create(self, endpoints: Served) -> JsonObject:
         body = self._ref(self._body(endpoints, "create"))
         item = self._ref(self._item_schema(endpoints))
         operation: JsonObject = {
@@ -251,7 +252,7 @@ class _Document(Components):
         }
         return self._security(operation)
 
-    def _item(self, endpoints: Endpoints, method: str) -> JsonObject:
+    def _item(self, endpoints: Served, method: str) -> JsonObject:
         name = endpoints.name
         item = self._ref(self._item_schema(endpoints))
         etag = {"ETag": {"description": "The item's strong entity tag.", "required": True,
@@ -292,7 +293,7 @@ class _Document(Components):
         operation["tags"] = [name]
         return self._security(operation)
 
-    def _create_child(self, endpoints: Endpoints, relation: str, target: Endpoints,
+    def _create_child(self, endpoints: Served, relation: str, target: Served,
                       ) -> JsonObject:
         fields, validator = endpoints.child_validators[relation]
         body = self._ref(self._validator_schema(
@@ -317,7 +318,7 @@ class _Document(Components):
         }
         return self._security(operation)
 
-    def _link(self, endpoints: Endpoints, relation: str, method: str) -> JsonObject:
+    def _link(self, endpoints: Served, relation: str, method: str) -> JsonObject:
         target = endpoints.relations[relation][1]
         link = method == "PUT"
         policy = self._policy_errors(endpoints, "visible", "can_update") + \
@@ -334,8 +335,8 @@ class _Document(Components):
         }
         return self._security(operation)
 
-    def _query(self, endpoints: Endpoints, operation_id: str, shown: str,
-               parent: Endpoints | None = None, scoped: bool = False) -> JsonObject:
+    def _query(self, endpoints: Served, operation_id: str, shown: str,
+               parent: Served | None = None, scoped: bool = False) -> JsonObject:
         statuses = self._list_statuses(endpoints, parent, scoped, [400, 413, 415])
         operation: JsonObject = {
             "tags": [(parent or endpoints).name],
@@ -352,7 +353,7 @@ class _Document(Components):
         }
         return self._security(operation)
 
-    def _page(self, endpoints: Endpoints) -> JsonObject:
+    def _page(self, endpoints: Served) -> JsonObject:
         """A list's 200: the JSON envelope, or every row streamed as CSV or NDJSON."""
         content: JsonObject = {
             "application/json": {"schema": self._ref(self._envelope(endpoints))}}

@@ -18,8 +18,8 @@ from ..query.model import OPERATORS
 from ..query.parse import MAX_DEPTH, MAX_LIST_VALUES
 from ..resource import Resource
 from ..schema import FieldInfo
+from ..served import Served
 from ..validation import ColumnValidator, JsonSchemaOverride, PydanticOverride
-from ..views import Endpoints
 
 JsonObject = dict[str, Any]
 
@@ -90,7 +90,7 @@ def field_schema(info: FieldInfo, *, output: bool) -> JsonObject:
     return schema
 
 
-def key_schema(endpoints: Endpoints) -> JsonObject:
+def key_schema(endpoints: Served) -> JsonObject:
     fields = endpoints.key_fields
     if len(fields) == 1:
         schema = field_schema(fields[0], output=False)
@@ -149,7 +149,7 @@ class Components:
 
     # -- parameters ----------------------------------------------------------------------
 
-    def _list_parameters(self, endpoints: Endpoints) -> list[JsonObject]:
+    def _list_parameters(self, endpoints: Served) -> list[JsonObject]:
         vocabulary = endpoints.vocabulary
         prefix = self._name(endpoints)
         refs: list[JsonObject] = []
@@ -221,7 +221,7 @@ class Components:
     def _ref(self, name: str) -> JsonObject:
         return {"$ref": f"#/components/schemas/{name}"}
 
-    def _name(self, endpoints: Endpoints) -> str:
+    def _name(self, endpoints: Served) -> str:
         found = self.names.get(endpoints.name)
         if found is None:
             found = component_name(endpoints.name)
@@ -231,7 +231,7 @@ class Components:
             self.names[endpoints.name] = found
         return found
 
-    def _item_schema(self, endpoints: Endpoints) -> str:
+    def _item_schema(self, endpoints: Served) -> str:
         name = self._name(endpoints)
         if name not in self.schemas:
             fields = endpoints.resource.visible
@@ -244,13 +244,13 @@ class Components:
             }
         return name
 
-    def _closed(self, endpoints: Endpoints) -> JsonObject:
+    def _closed(self, endpoints: Served) -> JsonObject:
         # A render hook may change what an item holds; without one, nothing else can appear.
         if type(endpoints.resource).render is Resource.render:
             return {"additionalProperties": False}
         return {}
 
-    def _row_schema(self, endpoints: Endpoints) -> str:
+    def _row_schema(self, endpoints: Served) -> str:
         """A list item: ``fields`` may leave fields out, ``include`` adds relations."""
         name = f"{self._name(endpoints)}.row"
         if name not in self.schemas:
@@ -265,7 +265,7 @@ class Components:
                                   **self._closed(endpoints)}
         return name
 
-    def _envelope(self, endpoints: Endpoints) -> str:
+    def _envelope(self, endpoints: Served) -> str:
         name = f"{self._name(endpoints)}.list"
         if name not in self.schemas:
             self.schemas[name] = {
@@ -286,7 +286,7 @@ class Components:
             }
         return name
 
-    def _body(self, endpoints: Endpoints, method: str) -> str:
+    def _body(self, endpoints: Served, method: str) -> str:
         fields = endpoints.resource.writable_fields if method == "create" \
             else endpoints.resource.updatable_fields
         return self._validator_schema(f"{self._name(endpoints)}.{method}",
@@ -317,7 +317,7 @@ class Components:
         self.schemas[name] = schema
         return name
 
-    def _query_body(self, endpoints: Endpoints) -> str:
+    def _query_body(self, endpoints: Served) -> str:
         prefix = self._name(endpoints)
         name, where = f"{prefix}.query", f"{prefix}.where"
         if name in self.schemas:
