@@ -63,7 +63,12 @@ class Policy:
 
     def can_update(self, ctx: RequestContext, current: Mapping[str, Any],
                    values: dict[str, Any]) -> None:
-        """Check a change to the row ``current``; also called for many-to-many links."""
+        """Check a change to the row ``current``.
+
+        Also called, with ``values`` empty, for a many-to-many link or unlink, on the policy
+        of the end that owns the link row (the end whose foreign key comes first in the link
+        table), with that end's row, whichever end the URL starts from.
+        """
 
     def can_delete(self, ctx: RequestContext, current: Mapping[str, Any]) -> None:
         """Check the deletion of the row ``current``."""
@@ -226,7 +231,11 @@ class Resource:
 
     def before_link(self, current: Mapping[str, Any], relation: str,
                     other: Mapping[str, Any], ctx: RequestContext) -> None:
-        """Check a many-to-many link or unlink between ``current`` and ``other``."""
+        """Check a many-to-many link or unlink between ``current`` and ``other``.
+
+        Called on the resource of the end that owns the link row, with its row as
+        ``current`` and ``relation`` as that end names it (see ``Policy.can_update``).
+        """
 
     def render(self, data: Any, ctx: RequestContext) -> Any:
         """Adjust the data of a successful GET before it is rendered."""

@@ -73,6 +73,9 @@ class Users(Resource):
 
     def before_link(self, current: Mapping[str, Any], relation: str,
                     other: Mapping[str, Any], ctx: RequestContext) -> None:
+        # A follow belongs to the follower: tablerest asks the follower's policy (OwnAccount:
+        # only the user themself) and calls this with the follower as ``current`` and
+        # "following", from /users/<a>/following/<b> and from /users/<b>/followers/<a> alike.
         if relation == "following" and current["id"] == other["id"]:
             raise ValidationFailed("A user cannot follow themself.",
                                    [FieldError("other", "This is the user themself.")])
