@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .auth import Login, TokenSigner, bearer_principal, token_view
 from .database import configure_engine, create_engine
 from .errors import ConfigurationError, register_error_handlers
+from .headers import register_headers
 from .openapi import register_openapi
 from .resource import Resource
 from .settings import Settings, build_settings, load_environment
@@ -65,6 +66,7 @@ class TableRest:
             self._flask_sqlalchemy_binds(app, state, self.db)
         app.config.setdefault("MAX_CONTENT_LENGTH", settings.max_body_bytes)
         register_error_handlers(app)
+        register_headers(app)
         register_openapi(app)
         app.teardown_appcontext(_close_session)
         if self.index:

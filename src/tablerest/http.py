@@ -11,16 +11,25 @@ from flask import Request, Response
 from .errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 
 JSON = "application/json"
+#: The charsets a JSON body may declare: JSON is UTF-8 (RFC 8259), and ASCII is UTF-8.
+JSON_CHARSETS = frozenset({"utf-8", "us-ascii"})
 
 
 def read_json(request: Request, max_bytes: int) -> Any:
-    """The request's JSON body: 415 if it is not JSON, 413 if too large, 400 if malformed."""
+    """The request's JSON body: 415 if it is not JSON in UTF-8, 413 if too large, 400 if
+    malformed."""
     mimetype = request.mimetype
     if mimetype != JSON and not (mimetype.startswith("application/") and
                                  mimetype.endswith("+json")):
         shown = mimetype or "no content type"
         raise UnsupportedMediaType(
             f"The body must be JSON sent as 'Content-Type: application/json', got {shown!r}."
+        )
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.strip().lower() not in JSON_CHARSETS:
+        raise UnsupportedMediaType(
+            f"The body must be JSON in UTF-8, as RFC 8259 requires; the request declares the "
+            f"charset {charset!r}. Send it encoded as UTF-8, with 'charset=utf-8' or no charset."
         )
     length = request.content_length
     if length is not None and length > max_bytes:

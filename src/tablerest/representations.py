@@ -10,6 +10,12 @@ CSV follows RFC 4180 (the ``csv`` module's quoting, CRLF line ends): a header ro
 names, then one row per item; null is an empty field, booleans are ``true``/``false``, and
 datetimes, dates, UUIDs and decimals are written as in JSON. NDJSON is one JSON object per
 line, exactly the items of the JSON list.
+
+Spreadsheets run a cell that starts with ``=``, ``+``, ``-``, ``@``, tab or CR as a formula
+(CSV injection). By default such a text cell, the header included, is written with a leading
+``'``, as OWASP recommends; numbers (integers, floats, decimals) are never changed: ``-5``
+is a number, not a formula. ``TABLEREST_CSV_ESCAPE_FORMULAS=false`` turns this off for
+machine consumers, who then get every text exactly as stored.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
+import decimal
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Request
+from flask import Request, current_app, has_app_context
 
 from .errors import NotAcceptable
 from .serialization import dumps
@@ -83,14 +90,30 @@ def ndjson(names: Sequence[str], batches: Iterable[list[tuple[Any, ...]]]) -> It
         yield b"".join([dumps(dict(zip(names, row, strict=False))) + b"\n" for row in rows])
 
 
-def _text(value: Any) -> Any:
-    """A value as its CSV field: the text JSON would show, without quotes."""
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
+FORMULA_STARTS = frozenset("=+-@\t\r")
+
+
+def neutralise(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would run it as a formula."""
+    return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
+def _text(value: Any, escape: bool) -> Any:
+    """A value as its CSV field: the text JSON would show, without quotes; a text that a
+    spreadsheet would run is neutralised when ``escape``, a number never is."""
+    if isinstance(value, str):
+        return neutralise(value) if escape else value
     if value is None:
         return ""
     if value is True:
         return "true"
     if value is False:
         return "false"
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return str(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:  # tablerest stores naive datetimes in UTC
             value = value.replace(tzinfo=dt.UTC)
@@ -98,20 +121,35 @@ def _text(value: Any) -> Any:
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, bytes | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, str | int | float):
-        return value
-    return str(value)  # decimals, UUIDs, anything else with a text form
+        text = base64.b64encode(bytes(value)).decode("ascii")  # may start with "+"
+    else:
+        text = str(value)  # UUIDs, anything else with a text form
+    return neutralise(text) if escape else text
+
+
+def _escape_formulas() -> bool:
+    """``TABLEREST_CSV_ESCAPE_FORMULAS`` of the current app (on outside any app)."""
+    if not has_app_context():
+        return True
+    state = current_app.extensions.get("tablerest")
+    return True if state is None else bool(state.settings.csv_escape_formulas)
 
 
 @representation("text/csv")
 def csv_rows(names: Sequence[str], batches: Iterable[list[tuple[Any, ...]]]) -> Iterator[bytes]:
+    # Not a generator: the setting is read now, while the request is current; the chunks
+    # are made later, as the server sends them, when no app context may be left.
+    return _csv_chunks(names, batches, _escape_formulas())
+
+
+def _csv_chunks(names: Sequence[str], batches: Iterable[list[tuple[Any, ...]]],
+                escape: bool) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(names)
+    writer.writerow([_text(name, escape) for name in names])
     width = len(names)
     for rows in batches:
-        writer.writerows([[_text(value) for value in row[:width]] for row in rows])
+        writer.writerows([[_text(value, escape) for value in row[:width]] for row in rows])
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()

@@ -1,21 +1,45 @@
 """``GET /openapi.json`` and ``GET /docs``: Swagger UI with its assets from the
-``flask-swagger-ui`` package, so the page fetches nothing from anywhere else."""
+``flask-swagger-ui`` package, so the page fetches nothing from anywhere else.
+
+The page has no inline script (its Content-Security-Policy, set in ``headers.py``, allows
+only scripts it serves): a small script of ours starts Swagger UI and reads the document's
+URL from the page. ``sourceMappingURL`` comments are taken out of the assets, as the package
+ships no source maps and a browser would ask for them.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.metadata
+import re
 from html import escape
 from importlib.resources import files
 from pathlib import Path
 
-from flask import Flask, Response, current_app, send_from_directory, url_for
+from flask import Flask, Response, current_app, request, send_from_directory, url_for
 
 from ..errors import NotFound
 from ..serialization import dumps
-from .document import openapi_document
+from .document import api_title, openapi_document
 
+#: The script that starts Swagger UI on the page, served as /docs/static/tablerest-docs.js.
+INIT_SCRIPT = "tablerest-docs.js"
+_INIT = b"""\
+"use strict";
+(function () {
+  var root = document.getElementById("swagger-ui");
+  window.ui = SwaggerUIBundle({
+    url: root.dataset.url, dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null
+  });
+}());
+"""
 #: The Swagger UI files /docs serves, and nothing else of the package.
 ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"})
+_TEXT = {".css": "text/css", ".js": "text/javascript"}
+#: A source map comment at the end of a CSS or JavaScript file.
+_SOURCE_MAP = re.compile(rb"\s*(?:/\*# sourceMappingURL=[^*]*\*/|//# sourceMappingURL=\S*)\s*\Z")
+_MAX_AGE = 86400
 
 
 def register_openapi(app: Flask) -> None:
@@ -53,13 +77,9 @@ _PAGE = """<!doctype html>
 <link rel="stylesheet" href="{css}">
 </head>
 <body>
-<div id="swagger-ui"></div>
+<div id="swagger-ui" data-url="{spec}"></div>
 <script src="{js}"></script>
-<script>
-window.ui = SwaggerUIBundle({{
-  url: {spec}, dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null
-}});
-</script>
+<script src="{init}"></script>
 </body>
 </html>
 """
@@ -68,18 +88,39 @@ window.ui = SwaggerUIBundle({{
 def _docs_view() -> Response:
     version = _asset_version()
 
-    def asset(name: str) -> str:
-        return escape(url_for("tablerest.docs_static", name=name, v=version))
+    def asset(name: str, v: str = version) -> str:
+        return escape(url_for("tablerest.docs_static", name=name, v=v))
 
-    spec = url_for("tablerest.openapi")
-    page = _PAGE.format(title=escape(f"{current_app.name}: API docs"),
+    page = _PAGE.format(title=escape(f"{api_title(current_app)}: API docs"),
                         favicon=asset("favicon-32x32.png"), css=asset("swagger-ui.css"),
                         js=asset("swagger-ui-bundle.js"),
-                        spec=dumps(spec).decode().replace("<", "\\u003c"))
+                        init=asset(INIT_SCRIPT, _text_asset(INIT_SCRIPT)[1][:12]),
+                        spec=escape(url_for("tablerest.openapi")))
     return Response(page, mimetype="text/html")
 
 
 def _asset_view(name: str) -> Response:
-    if name not in ASSETS:
+    if name != INIT_SCRIPT and name not in ASSETS:
         raise NotFound(f"The docs have no asset {name!r}.")
-    return send_from_directory(_assets(), name, max_age=86400)
+    mimetype = _TEXT.get(Path(name).suffix)
+    if mimetype is None:
+        return send_from_directory(_assets(), name, max_age=_MAX_AGE)
+    body, etag = _text_asset(name)
+    response = Response(body, mimetype=mimetype)
+    response.cache_control.public = True
+    response.cache_control.max_age = _MAX_AGE
+    response.set_etag(etag)
+    response.make_conditional(request)
+    return response
+
+
+def _without_source_map(text: bytes) -> bytes:
+    return _SOURCE_MAP.sub(b"\n", text)
+
+
+@functools.cache
+def _text_asset(name: str) -> tuple[bytes, str]:
+    """A CSS or JavaScript asset, without its source map comment (no map is shipped), and
+    its entity tag."""
+    body = _INIT if name == INIT_SCRIPT else _without_source_map((_assets() / name).read_bytes())
+    return body, hashlib.blake2b(body, digest_size=16).hexdigest()

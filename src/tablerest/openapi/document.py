@@ -11,6 +11,7 @@ import importlib.metadata
 import itertools
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
@@ -40,6 +41,24 @@ def openapi_document(app: Flask) -> JsonObject:
     return document
 
 
+def api_title(app: Flask) -> str:
+    """The API's title, in the document and on the docs page: ``TABLEREST_API_TITLE``; else,
+    for an app tablerest builds itself (``tablerest serve --db``), the database's name; else
+    the app's package, readable (``microblog.app`` gives ``Microblog``)."""
+    configured = app.config.get("TABLEREST_API_TITLE")
+    if isinstance(configured, str) and configured.strip():
+        return configured.strip()
+    package = app.name.partition(".")[0]
+    if package == "tablerest":
+        from ..extension import state_of
+
+        database = state_of(app).engine.url.database
+        if database and database != ":memory:":
+            return Path(database).name
+    readable = " ".join(package.replace("_", " ").replace("-", " ").split())
+    return readable[:1].upper() + readable[1:] if readable else app.name
+
+
 def _policy_overrides(resource: Resource, *names: str) -> bool:
     policy = type(resource.policy_)
     return any(getattr(policy, name) is not getattr(Policy, name) for name in names)
@@ -60,7 +79,7 @@ class _Document(Components):
         document: JsonObject = {
             "openapi": "3.1.0",
             "info": {
-                "title": self.app.name,
+                "title": api_title(self.app),
                 "version": _version(),
                 "description": "Served by tablerest. Errors are RFC 9457 problem details. "
                                "`QUERY` and `FETCH` on a list URL take the same body as "
