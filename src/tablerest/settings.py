@@ -54,6 +54,12 @@ class Settings:
     login_window: int = 300
     #: Seconds a 503 tells the client to wait (``Retry-After``).
     retry_after: int = 1
+    #: Seconds a request waits for a free pooled connection before it is answered 503.
+    pool_timeout: float = 2.0
+    #: Milliseconds one statement may run before it is cancelled (503); 0: no limit.
+    statement_timeout_ms: int = 30000
+    #: SQLite's ``synchronous`` with WAL: NORMAL survives a process crash, FULL a power loss.
+    sqlite_synchronous: str = "NORMAL"
 
 
 def load_environment(config: MutableMapping[str, Any], environ: Mapping[str, str]) -> None:
@@ -89,6 +95,15 @@ def _boolean(config: Mapping[str, Any], key: str, default: bool) -> bool:
     if text in {"0", "false", "no", "off"}:
         return False
     raise ConfigurationError(f"{key} must be true or false, got {raw!r}.")
+
+
+def _choice(config: Mapping[str, Any], key: str, default: str,
+            choices: tuple[str, ...]) -> str:
+    raw = str(config.get(key, default)).strip().upper()
+    if raw not in choices:
+        raise ConfigurationError(f"{key} must be one of {', '.join(choices)}, got "
+                                 f"{config.get(key)!r}.")
+    return raw
 
 
 def normalise_url(url: str) -> str:
@@ -151,4 +166,8 @@ def build_settings(config: Mapping[str, Any], environ: Mapping[str, str] | None 
                                             20, 1),
         login_window=_integer(merged, "TABLEREST_LOGIN_WINDOW", 300, 1),
         retry_after=_integer(merged, "TABLEREST_RETRY_AFTER", 1, 1),
+        pool_timeout=_integer(merged, "TABLEREST_POOL_TIMEOUT_MS", 2000, 0) / 1000,
+        statement_timeout_ms=_integer(merged, "TABLEREST_STATEMENT_TIMEOUT", 30000, 0),
+        sqlite_synchronous=_choice(merged, "TABLEREST_SQLITE_SYNCHRONOUS", "NORMAL",
+                                   ("OFF", "NORMAL", "FULL", "EXTRA")),
     )
