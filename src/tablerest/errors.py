@@ -15,7 +15,9 @@
         ├── PreconditionFailed     412 stale If-Match
         ├── PayloadTooLarge        413 body over the limit
         ├── UnsupportedMediaType   415 body not JSON
-        └── ValidationFailed       422 the body does not fit the resource
+        ├── ValidationFailed       422 the body does not fit the resource
+        ├── TooManyRequests        429 too many failed logins, with Retry-After
+        └── ServiceUnavailable     503 overloaded or locked, with Retry-After
 """
 
 from __future__ import annotations
@@ -142,6 +144,16 @@ class UnsupportedMediaType(ProblemError):
 class ValidationFailed(ProblemError):
     status = 422
     title = "Unprocessable Content"
+
+
+class TooManyRequests(ProblemError):
+    status = 429
+    title = "Too Many Requests"
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+    title = "Service Unavailable"
 
 
 def problem_response(
