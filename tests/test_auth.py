@@ -511,3 +511,15 @@ def test_hashing_beyond_the_slots_is_503_with_retry_after(
     assert client.post("/users", json=sign_up).status_code == 201
     assert rows(engine, "SELECT name FROM users ORDER BY id") == [{"name": "jane"},
                                                                    {"name": "john"}]
+
+
+def test_the_token_route_documents_429_and_503_with_retry_after(
+        mb_client: FlaskClient) -> None:
+    document = mb_client.get("/openapi.json").json
+    responses = document["paths"]["/auth/token"]["post"]["responses"]
+
+    for status, name in (("429", "TooManyRequests"), ("503", "ServiceUnavailable")):
+        assert responses[status] == {"$ref": f"#/components/responses/{name}"}
+        component = document["components"]["responses"][name]
+        assert component["headers"]["Retry-After"]["required"] is True
+        assert PROBLEM in component["content"]
