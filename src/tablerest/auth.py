@@ -315,7 +315,8 @@ def token_view(state: State, login: Login) -> Callable[[], Response]:
         throttle.check(account, address)  # before any hashing: refusals cost nothing
         signer = state.token_signer
         assert signer is not None
-        with state.engine.connect() as connection:
+        # The hashing slot first: logins waiting for one hold no database connection.
+        with state.hash_gate.slot(), state.engine.connect() as connection:
             subject = login(body, connection)
             if subject is None:
                 throttle.failed(account, address)

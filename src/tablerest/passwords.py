@@ -32,26 +32,39 @@ PARALLELISM = 1
 _hasher = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_KIB, parallelism=PARALLELISM)
 
 
+class _Held(threading.local):
+    depth = 0  # slots this thread holds, nested
+
+
 class HashGate:
     """At most ``slots`` password hashes at once; a caller waits ``wait`` seconds for one,
-    then gets 503 telling it to retry after ``retry_after`` seconds."""
+    then gets 503 telling it to retry after ``retry_after`` seconds.
+
+    A thread that holds a slot may enter again (a login holds one around its lookup and its
+    check, so that waiting logins hold no database connection).
+    """
 
     def __init__(self, slots: int, wait: float, retry_after: int) -> None:
         self.slots, self.wait, self.retry_after = slots, wait, retry_after
         self._semaphore = threading.BoundedSemaphore(slots)
+        self._held = _Held()
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        if not self._semaphore.acquire(timeout=self.wait):
+        held = self._held
+        if held.depth == 0 and not self._semaphore.acquire(timeout=self.wait):
             raise ServiceUnavailable(
                 f"The server is busy checking other passwords ({self.slots} at a time); "
                 f"retry in {self.retry_after} second(s).",
                 headers={"Retry-After": str(self.retry_after)},
             )
+        held.depth += 1
         try:
             yield
         finally:
-            self._semaphore.release()
+            held.depth -= 1
+            if held.depth == 0:
+                self._semaphore.release()
 
 
 def current_gate() -> HashGate | None:
