@@ -26,7 +26,7 @@ from microblog.models import Message, User, follows
 
 from conftest import SECRET, rows
 from tablerest import PasswordHash, hash_password
-from tablerest.auth import SALT
+from tablerest.auth import SALT, TokenSigner, issue_token
 from tablerest.extension import state_of
 
 PASSWORD = "correct horse battery staple"
@@ -110,9 +110,7 @@ def message_rows(engine: sa.Engine) -> list[dict[str, Any]]:
 
 def token_for(app: Flask, user_id: int) -> str:
     """A token as ``POST /auth/token`` issues it, without paying for the password check."""
-    signer = state_of(app).token_signer
-    assert signer is not None
-    token: str = signer.issue(user_id)["access_token"]
+    token: str = issue_token(state_of(app), user_id)["access_token"]
     return token
 
 
@@ -125,14 +123,16 @@ def as_user(app: Flask, user_id: int) -> dict[str, str]:
 
 
 def signed_token(user_id: int, age: int = 0, secret: str = SECRET) -> str:
-    """A token signed the way the server signs them, ``age`` seconds ago."""
+    """A token signed the way the server signs them, ``age`` seconds ago, for a user whose
+    password is ``PASSWORD`` (as ``add_users`` makes them)."""
 
     class PastSigner(TimestampSigner):
         def get_timestamp(self) -> int:
             return int(time.time()) - age
 
     serializer = URLSafeTimedSerializer(secret, salt=SALT, signer=PastSigner)
-    return serializer.dumps({"sub": user_id})
+    stamp = TokenSigner(secret, TTL).stamp(password_hash())
+    return serializer.dumps({"sub": user_id, "stp": stamp})
 
 
 def credentials(kind: str, app: Flask, owner: int, other: int) -> dict[str, str]:

@@ -371,7 +371,8 @@ def test_tokens_bring_the_bearer_scheme_and_401_403(microblog_doc: dict[str, Any
     assert "401" in microblog_doc["paths"]["/users"]["get"]["responses"]
     token = microblog_doc["paths"]["/auth/token"]["post"]
     assert token["security"] == []
-    assert set(token["responses"]) == {"200", "400", "401", "406", "413", "415", "422", "500"}
+    assert set(token["responses"]) == {"200", "400", "401", "406", "413", "415", "422", "429",
+                                       "500", "503"}
     assert "/users/{key}/timeline" in microblog_doc["paths"]
     assert "securitySchemes" not in doc["components"]
     assert "401" not in doc["paths"]["/users/{key}"]["patch"]["responses"]

@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
 
 from conftest import SECRET
 from tablerest import PasswordHash, hash_password
+from tablerest.auth import issue_token
 from tablerest.extension import state_of
 from tablerest.migrations import Migrations, upgrade
 from tablerest.openapi import openapi_document, register_openapi
@@ -87,9 +88,7 @@ def microblog_app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flas
 @pytest.fixture
 def token(microblog_app: Flask) -> str:
     """A bearer token of the first seeded user."""
-    signer = state_of(microblog_app).token_signer
-    assert signer is not None
-    access: str = signer.issue(1)["access_token"]
+    access: str = issue_token(state_of(microblog_app), 1)["access_token"]
     return access
 
 

@@ -3,21 +3,32 @@
 Tokens are ``itsdangerous`` timed signatures (Flask already depends on it) of the user's id,
 keyed by ``TABLEREST_SECRET_KEY`` and valid for ``TABLEREST_TOKEN_TTL`` seconds. They carry no
 server-side state, so any number of app processes can verify them.
+
+A token dies with what it was issued for. When the login has a ``stamp_query`` (as
+:func:`password_login` has), the token also carries a short keyed digest of the user's stored
+password hash (never the hash), and every request that presents it reads that row once by
+its key: a deleted account, or a changed password, makes the token 401. A plain login
+function has no stamp: its tokens live until they expire.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import sqlalchemy as sa
 from flask import Request, Response, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.exc import DBAPIError
 
 from .errors import ConfigurationError, FieldError, Unauthorized, ValidationFailed
 from .http import json_response, read_json, wants_json
-from .orm import PasswordHash, hash_password
+from .orm import Email
+from .passwords import PasswordHash, hash_password, verify_password
 from .serialization import dumps
+from .text import normalize_text
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -25,9 +36,35 @@ if TYPE_CHECKING:
     from .state import State
 
 SALT = "tablerest.auth"
+_KNOWN = "tablerest.bearer"  # the WSGI environ key of a request's checked token
+STAMP_SALT = "tablerest.auth.stamp"
+#: Characters of the stamp a token carries (base64, 6 bits each: 96 bits).
+STAMP_LENGTH = 16
 
 #: ``login(credentials, connection)`` -> the user's id, or None when they do not match.
 Login = Callable[[Mapping[str, Any], "Connection"], Any]
+
+
+@runtime_checkable
+class StampedLogin(Protocol):
+    """A login whose tokens die when one value of the user's row changes.
+
+    ``stamp_query`` selects that value (one column) by ``bindparam("key")``, the id the
+    login returns; no row means the account is gone.
+    """
+
+    stamp_query: sa.Select[Any]
+
+    def __call__(self, credentials: Mapping[str, Any], connection: Connection) -> Any: ...
+
+
+@runtime_checkable
+class AccountLogin(Protocol):
+    """A login that names the account credentials are for, so failures count per account."""
+
+    def account(self, credentials: Mapping[str, Any]) -> str | None: ...
+
+    def __call__(self, credentials: Mapping[str, Any], connection: Connection) -> Any: ...
 
 
 class TokenSigner:
@@ -42,11 +79,18 @@ class TokenSigner:
         self.ttl = ttl
         self._serializer = URLSafeTimedSerializer(secret_key, salt=SALT)
 
-    def issue(self, subject: Any) -> dict[str, Any]:
-        token = self._serializer.dumps({"sub": subject})
+    def issue(self, subject: Any, stamp: str | None = None) -> dict[str, Any]:
+        claims: dict[str, Any] = {"sub": subject}
+        if stamp is not None:
+            claims["stp"] = stamp
+        token = self._serializer.dumps(claims)
         return {"access_token": token, "token_type": "bearer", "expires_in": self.ttl}
 
     def verify(self, token: str) -> Any:
+        return self.claims(token)["sub"]
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """What a valid, unexpired token says: ``sub`` and, when stamped, ``stp``."""
         try:
             payload = self._serializer.loads(token, max_age=self.ttl)
         except SignatureExpired:
@@ -55,21 +99,88 @@ class TokenSigner:
             raise Unauthorized("The token is not valid.") from None
         if not isinstance(payload, dict) or "sub" not in payload:
             raise Unauthorized("The token is not valid.")
-        return payload["sub"]
+        return payload
+
+    def stamp(self, value: str | None) -> str:
+        """A short digest of ``value`` keyed by the secret: it tells whether the value
+        changed, and without the secret nothing can be learnt or checked from it."""
+        signer = self._serializer.make_signer(STAMP_SALT)
+        digest = signer.get_signature((value or "").encode()).decode()
+        return digest[:STAMP_LENGTH]
+
+
+# -- who is calling ----------------------------------------------------------------------
 
 
 def bearer_principal(req: Request, state: State) -> Any:
-    """The id in the request's bearer token; None without one; 401 when it is bad."""
+    """The id in the request's bearer token; None without one; 401 when it is bad.
+
+    The answer (or the 401) is kept in the request's WSGI environ: a request checks its
+    token once, however many times it asks.
+    """
     header = req.headers.get("Authorization")
     if header is None:
         return None
+    known: tuple[str, Any, Unauthorized | None] | None = req.environ.get(_KNOWN)
+    if known is not None and known[0] == header:
+        if known[2] is not None:
+            raise known[2]
+        return known[1]
+    try:
+        subject = _authenticate(header, state)
+    except Unauthorized as error:
+        req.environ[_KNOWN] = (header, None, error)
+        raise
+    req.environ[_KNOWN] = (header, subject, None)
+    return subject
+
+
+def check_token_first(state: State) -> Callable[[], None]:
+    """A ``before_request`` hook: a token's row is read before the view takes a connection
+    of its own (one request never holds two pooled connections); errors wait for the view,
+    so routes that ignore tokens (``POST /auth/token``) still answer."""
+
+    def check() -> None:
+        if "Authorization" in request.headers and state.authenticator is bearer_principal:
+            # A 401 is kept with the request and raised when a view asks who is calling.
+            with suppress(Unauthorized):
+                bearer_principal(request, state)
+
+    return check
+
+
+def _authenticate(header: str, state: State) -> Any:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send the token as 'Authorization: Bearer <token>'.")
     signer = state.token_signer
     if signer is None:
         raise Unauthorized("This server does not accept tokens.")
-    return signer.verify(token.strip())
+    claims = signer.claims(token.strip())
+    if isinstance(state.login, StampedLogin):
+        _check_stamp(state, signer, state.login.stamp_query, claims)
+    return claims["sub"]
+
+
+def _check_stamp(state: State, signer: TokenSigner, query: sa.Select[Any],
+                 claims: Mapping[str, Any]) -> None:
+    stamp = claims.get("stp")
+    if not isinstance(stamp, str):  # issued before tokens were stamped
+        raise Unauthorized("The token is not valid.")
+    cache = state.statements
+    with cache.cursor() as cursor:
+        try:
+            row = cache.first(cursor, query, {"key": claims["sub"]})
+        except cache.driver_error as exc:  # the error SQLAlchemy would raise
+            raise DBAPIError.instance(str(query), {"key": claims["sub"]}, exc,
+                                      cache.driver_error) from exc
+    if row is None:
+        raise Unauthorized("The token's account no longer exists.")
+    if not hmac.compare_digest(signer.stamp(row[0]), stamp):
+        raise Unauthorized("The token is no longer valid: the password changed; sign in again.")
+
+
+# -- logging in --------------------------------------------------------------------------
 
 
 # Verifying against a dummy hash when the user does not exist keeps the answer time the same,
@@ -84,58 +195,135 @@ def _dummy_hash() -> PasswordHash:
     return _DUMMY_HASH
 
 
-def password_login(
-    model: type, identifiers: Sequence[str] = ("name", "email"), password: str = "password",
-    key: str = "id",
-) -> Login:
-    """A ``login`` that finds a row of ``model`` by one of ``identifiers`` and checks its
-    ``Password`` column. The body names one identifier and the password."""
-    table: sa.Table = sa.inspect(model).local_table
-    key_column, password_column = table.c[key], table.c[password]
-    id_columns = [table.c[name] for name in identifiers]
+class PasswordLogin:
+    """Finds a row of ``model`` by one of ``identifiers`` and checks its ``Password`` column.
 
-    def login(credentials: Mapping[str, Any], connection: Connection) -> Any:
-        given = [(column, credentials[column.name]) for column in id_columns
-                 if column.name in credentials]
-        errors = [FieldError(column.name, "Expected a string.") for column, value in given
+    Callable as a ``Login``. Its ``stamp_query`` binds tokens to the stored password hash,
+    and ``account`` names the account for login throttling.
+    """
+
+    def __init__(self, model: type, identifiers: Sequence[str] = ("name", "email"),
+                 password: str = "password", key: str = "id") -> None:
+        self.table: sa.Table = sa.inspect(model).local_table
+        self.key_column: sa.Column[Any] = self.table.c[key]
+        self.password_column: sa.Column[Any] = self.table.c[password]
+        self.identifiers = tuple(identifiers)
+        self.password = password
+        self.stamp_query: sa.Select[Any] = sa.select(self.password_column).where(
+            self.key_column == sa.bindparam("key"))
+        self._finders = {name: self._finder(self.table.c[name]) for name in self.identifiers}
+
+    def _finder(self, column: sa.Column[Any]) -> sa.Select[Any]:
+        """The row an identifier names: an ``Email`` column stores addresses in lower
+        case; other columns match case-insensitively, the exact spelling first."""
+        given = sa.bindparam("given", type_=sa.String())
+        found = sa.select(self.key_column, self.password_column)
+        if isinstance(column.type, Email):
+            return found.where(column == given)
+        return (found.where(sa.func.lower(column) == sa.func.lower(given))
+                .order_by(sa.case((column == given, 0), else_=1), self.key_column).limit(1))
+
+    def _given(self, credentials: Mapping[str, Any]) -> tuple[str, str, str]:
+        """The identifier named, its value and the password; 422 when incomplete."""
+        given = [(name, credentials[name]) for name in self.identifiers if name in credentials]
+        errors = [FieldError(name, "Expected a string.") for name, value in given
                   if not isinstance(value, str)]
-        secret = credentials.get(password)
+        secret = credentials.get(self.password)
         if not isinstance(secret, str):
-            errors.append(FieldError(password, "This field is required (a string)."))
+            errors.append(FieldError(self.password, "This field is required (a string)."))
         if not given:
-            errors.append(FieldError(identifiers[0],
-                                     f"Give one of {', '.join(identifiers)}."))
+            errors.append(FieldError(self.identifiers[0],
+                                     f"Give one of {', '.join(self.identifiers)}."))
         unknown = [name for name in credentials
-                   if name != password and name not in identifiers]
+                   if name != self.password and name not in self.identifiers]
         errors += [FieldError(name, "This field is unknown.") for name in unknown]
         if errors:
             raise ValidationFailed("The credentials are incomplete.", errors)
-        column, value = given[0]
-        row = connection.execute(
-            sa.select(key_column, password_column).where(column == value)
-        ).first()
+        name, value = given[0]
+        return name, cast(str, value), cast(str, secret)  # both checked above
+
+    def _normalized(self, name: str, value: str) -> str:
+        """``value`` as sign-up stores it; ``ValueError`` for invisible characters."""
+        text = normalize_text(value)
+        return text.lower() if isinstance(self.table.c[name].type, Email) else text
+
+    def account(self, credentials: Mapping[str, Any]) -> str | None:
+        """The key failed logins are counted under: the identifier, normalised."""
+        for name in self.identifiers:
+            value = credentials.get(name)
+            if isinstance(value, str):
+                try:
+                    return f"{name}:{self._normalized(name, value).casefold()}"
+                except ValueError:
+                    return None
+        return None
+
+    def __call__(self, credentials: Mapping[str, Any], connection: Connection) -> Any:
+        name, value, secret = self._given(credentials)
+        try:
+            wanted = self._normalized(name, value)
+        except ValueError:
+            return None  # no stored name or email holds invisible characters
+        row = connection.execute(self._finders[name], {"given": wanted}).first()
         stored = row[1] if row is not None else _dummy_hash()
-        matches = PasswordHash(stored) == secret
+        matches = verify_password(str(stored or ""), secret)
         return row[0] if row is not None and matches else None
 
-    return login
+
+def password_login(
+    model: type, identifiers: Sequence[str] = ("name", "email"), password: str = "password",
+    key: str = "id",
+) -> PasswordLogin:
+    """A ``login`` that finds a row of ``model`` by one of ``identifiers`` and checks its
+    ``Password`` column. The body names one identifier and the password. Names compare
+    normalised (NFKC, trimmed) and case-insensitively; emails in lower case."""
+    return PasswordLogin(model, identifiers, password, key)
+
+
+def issue_token(state: State, subject: Any) -> dict[str, Any]:
+    """What ``POST /auth/token`` answers for ``subject``, without asking for a password
+    (tests, admin tools): stamped with the user's current password hash."""
+    signer = state.token_signer
+    if signer is None:
+        raise ConfigurationError("Tokens are off on this app: call api.use_tokens() first.")
+    with state.engine.connect() as connection:
+        return signer.issue(subject, _current_stamp(state.login, signer, connection, subject))
+
+
+def _current_stamp(login: Login | None, signer: TokenSigner, connection: Connection,
+                   subject: Any) -> str | None:
+    if not isinstance(login, StampedLogin):
+        return None
+    row = connection.execute(login.stamp_query, {"key": subject}).first()
+    return signer.stamp(None if row is None else row[0])
 
 
 def token_view(state: State, login: Login) -> Callable[[], Response]:
-    """``POST /auth/token``: credentials in, a bearer token out."""
+    """``POST /auth/token``: credentials in, a bearer token out; failed logins throttled
+    per account and per client address (``request.remote_addr``: behind a proxy, use
+    werkzeug's ``ProxyFix`` so that it is the client's)."""
 
-    def issue_token() -> Response:
+    def post_token() -> Response:
         wants_json(request)
         body = read_json(request, state.settings.max_body_bytes)
         if not isinstance(body, dict):
             raise ValidationFailed("The body must be a JSON object with credentials.",
                                    [FieldError("body", "Expected an object.")])
-        with state.engine.connect() as connection:
+        account = login.account(body) if isinstance(login, AccountLogin) else None
+        address = request.remote_addr
+        throttle = state.login_throttle
+        throttle.check(account, address)  # before any hashing: refusals cost nothing
+        signer = state.token_signer
+        assert signer is not None
+        # The hashing slot first: logins waiting for one hold no database connection.
+        with state.hash_gate.slot(), state.engine.connect() as connection:
             subject = login(body, connection)
-        if subject is None:
-            raise Unauthorized("The name, email or password is wrong.")
-        assert state.token_signer is not None
-        return json_response(dumps(state.token_signer.issue(subject)),
+            if subject is None:
+                throttle.failed(account, address)
+                raise Unauthorized("The name, email or password is wrong.")
+            throttle.succeeded(account)
+            stamp = _current_stamp(login, signer, connection, subject)
+        return json_response(dumps(signer.issue(subject, stamp)),
                              headers={"Cache-Control": "no-store"})
 
-    return issue_token
+    return post_token

@@ -16,6 +16,7 @@
         ├── PayloadTooLarge        413 body over the limit
         ├── UnsupportedMediaType   415 body not JSON
         ├── ValidationFailed       422 the body does not fit the resource
+        ├── TooManyRequests        429 too many failed logins, with Retry-After
         └── ServiceUnavailable     503 busy, locked, timed out or away; with Retry-After
 """
 
@@ -147,12 +148,14 @@ class ValidationFailed(ProblemError):
     title = "Unprocessable Content"
 
 
+class TooManyRequests(ProblemError):
+    status = 429
+    title = "Too Many Requests"
+
+
 class ServiceUnavailable(ProblemError):
     status = 503
     title = "Service Unavailable"
-
-    def __init__(self, detail: str, retry_after: int = 1) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
 def problem_response(
@@ -214,7 +217,7 @@ def register_error_handlers(app: Flask) -> None:
             retry = app.extensions["tablerest"].settings.retry_after \
                 if "tablerest" in app.extensions else 1
             return _render_problem(ServiceUnavailable(
-                f"{reason} Try again in {retry} s.", retry_after=retry))
+                f"{reason} Try again in {retry} s.", headers={"Retry-After": str(retry)}))
         if app.config.get("PROPAGATE_EXCEPTIONS"):  # explicit opt-in, for debugging tests
             raise error
         return _render_unexpected(error)

@@ -15,7 +15,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import Session, sessionmaker
 
-from .auth import Login, TokenSigner, bearer_principal, token_view
+from .auth import Login, TokenSigner, bearer_principal, check_token_first, token_view
 from .database import configure_engine, create_engine
 from .errors import ConfigurationError, register_error_handlers
 from .headers import register_headers
@@ -140,6 +140,8 @@ class TableRest:
         assert self._login is not None
         state.token_signer = TokenSigner(state.settings.secret_key, state.settings.token_ttl)
         state.authenticator = bearer_principal
+        state.login = self._login
+        app.before_request(check_token_first(state))
         app.add_url_rule(self._token_rule, "tablerest.auth_token",
                          token_view(state, self._login), methods=["POST"])
         state.routes.append((self._token_rule, ("POST",), "auth"))

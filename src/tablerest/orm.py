@@ -23,45 +23,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import DateTime, String, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .errors import FieldError, NotFound, ValidationFailed
+from .passwords import PasswordHash as PasswordHash
+from .passwords import hash_password as hash_password
 from .timestamps import utcnow
-
-_hasher = PasswordHasher()
-
-
-class PasswordHash(str):
-    """A stored Argon2 hash; ``==`` with a plain string verifies the password."""
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, PasswordHash):
-            return str.__eq__(self, other)
-        if not isinstance(other, str):
-            return NotImplemented
-        try:
-            return bool(_hasher.verify(str(self), other))
-        except (VerificationError, InvalidHashError):
-            return False
-
-    def __ne__(self, other: object) -> bool:
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
-
-    __hash__ = str.__hash__
-
-    def __repr__(self) -> str:
-        return "PasswordHash('<hidden>')"
-
-
-def hash_password(plain: str) -> PasswordHash:
-    return PasswordHash(_hasher.hash(plain))
 
 
 class Password(TypeDecorator[str]):
@@ -74,7 +43,7 @@ class Password(TypeDecorator[str]):
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         if value is None or isinstance(value, PasswordHash):
             return value
-        return _hasher.hash(value)
+        return hash_password(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
         return None if value is None else PasswordHash(value)

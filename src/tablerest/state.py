@@ -13,12 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .database import create_engine
 from .errors import ConfigurationError
+from .passwords import HashGate
 from .served import Served
 from .settings import Settings
 from .statements import StatementCache, cache_for
+from .throttle import LoginThrottle
 
 if TYPE_CHECKING:
-    from .auth import TokenSigner
+    from .auth import Login, TokenSigner
     from .views import Scope
 
 Authenticator = Callable[[Request, "State"], Any]
@@ -46,12 +48,21 @@ class State:
     authenticator: Authenticator | None = None
     metadata: MetaData | None = None
     token_signer: TokenSigner | None = None
+    login: Login | None = None  # what POST /auth/token asks; its stamp_query binds tokens
     flask_sqlalchemy: Any | None = None  # the SQLAlchemy() object, when given as ``db``
     statements: StatementCache = field(init=False)
     bind_engines: dict[str, Engine] = field(default_factory=dict)
+    hash_gate: HashGate = field(init=False)
+    login_throttle: LoginThrottle = field(init=False)
 
     def __post_init__(self) -> None:
         self.statements = cache_for(self.engine)
+        settings = self.settings
+        self.hash_gate = HashGate(settings.hash_concurrency, settings.hash_wait,
+                                  settings.retry_after)
+        self.login_throttle = LoginThrottle(settings.login_failures_per_account,
+                                            settings.login_failures_per_address,
+                                            settings.login_window)
 
     def engine_for(self, bind: str | None) -> Engine:
         """The engine of ``bind`` (None: the main one), made on first use."""

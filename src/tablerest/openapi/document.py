@@ -411,7 +411,7 @@ class _Document(Components):
                 "properties": {"name": {"type": "string"}, "email": {"type": "string"},
                                "password": {"type": "string"}},
             }}}},
-            "responses": self._responses(None, [400, 401, 413, 415, 422], {"200": {
+            "responses": self._responses(None, [400, 401, 413, 415, 422, 429, 503], {"200": {
                 "description": f"A token, valid for {ttl} seconds.",
                 "headers": {"Cache-Control": {"schema": {"type": "string",
                                                          "const": "no-store"}}},

@@ -39,8 +39,10 @@ ERRORS: dict[int, tuple[str, str]] = {
     413: ("PayloadTooLarge", "The body is over the server's limit."),
     415: ("UnsupportedMediaType", "The body is not sent as JSON."),
     422: ("ValidationFailed", "The body does not fit the resource; `errors` names each field."),
+    429: ("TooManyRequests", "Too many failed logins; `Retry-After` says when to try again."),
     500: ("ServerError", "The server failed; the problem carries only a request id, also "
                          "logged. Nothing was changed."),
+    503: ("ServiceUnavailable", "The server is busy; `Retry-After` says when to try again."),
 }
 
 
@@ -413,6 +415,9 @@ class Components:
             if status == 401:
                 response["headers"] = {"WWW-Authenticate": {"required": True,
                                                             "schema": {"type": "string"}}}
+            if status in (429, 503):
+                response["headers"] = {"Retry-After": {"required": True,
+                                                       "schema": {"type": "string"}}}
             self.responses[name] = response
         self.parameters.update({
             "If-None-Match": {"name": "If-None-Match", "in": "header",
