@@ -314,10 +314,9 @@ def report(result: EngineResult, options: Options) -> str:
              for column in COLUMNS]
     rows.append(("integrity", f"{result.findings.integrity}"
                               f" {'✓' if result.integrity_ok else '✗'}"))
-    workers = options.workers
     lines = [
-        f"{result.engine}: {options.clients} clients for {options.seconds:g} s, gunicorn"
-        f" {workers.count} {workers.worker_class} workers x {workers.threads} threads",
+        f"{result.engine}: {options.clients} clients for {options.seconds:g} s,"
+        f" gunicorn {options.workers}",
         aligned((result.engine, "result"), rows),
     ]
     lines += [f"  {fault}" for fault in result.faults]

@@ -36,7 +36,11 @@ class Workers:
 
     count: int = 2
     worker_class: str = "gthread"
-    threads: int = 2
+    threads: int = 2  # per gthread worker
+
+    def __str__(self) -> str:
+        threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
+        return f"{self.count} {self.worker_class} workers{threads}"
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,11 @@ def serve(env: Mapping[str, str], workers: Workers, log: IO[bytes],
     port = free_port()
     command = [
         sys.executable, "-m", "gunicorn", "--chdir", str(MICROBLOG_DIR),
-        "-w", str(workers.count), "-k", workers.worker_class, "--threads", str(workers.threads),
+        "-w", str(workers.count), "-k", workers.worker_class,
         "--graceful-timeout", "5", "-b", f"127.0.0.1:{port}", MICROBLOG_TARGET,
     ]
+    if workers.worker_class == "gthread":  # gunicorn makes a sync worker with threads gthread
+        command[-1:-1] = ["--threads", str(workers.threads)]
     master = subprocess.Popen(command, env={**os.environ, **env}, stdout=log,
                               stderr=subprocess.STDOUT)
     try:
