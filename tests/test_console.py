@@ -16,7 +16,9 @@ from flask import Flask
 from flask.cli import ScriptInfo
 
 from conftest import SECRET
+from tablerest.auth import TokenSigner
 from tablerest.cli import main
+from tablerest.errors import ConfigurationError
 from tablerest.extension import state_of
 
 
@@ -71,6 +73,14 @@ def test_commands_that_sign_nothing_need_no_secret(microblog_without_secret: Fla
     assert "agree" in results["db check"].stdout
     tables = sa.inspect(state_of(app).engine).get_table_names()
     assert {"users", "messages", "follows"} <= set(tables)
+
+
+def test_without_a_secret_tokens_are_neither_issued_nor_verified() -> None:
+    signer = TokenSigner(None, 60)
+
+    for sign in (lambda: signer.issue(1), lambda: signer.verify("x.y.z")):
+        with pytest.raises(ConfigurationError, match="Token auth needs TABLEREST_SECRET_KEY"):
+            sign()
 
 
 @pytest.mark.sqlite_only
