@@ -153,6 +153,17 @@ def test_seed_by_name_and_unknown_name(app: Flask, migrated: Invoke) -> None:
     assert both.exit_code == 2 and "NAME or --fake, not both" in both.stderr
 
 
+@pytest.mark.parametrize("args", [["--users", "5"], ["--random-seed", "1"],
+                                  ["NotesSeeder", "--users", "0"]], ids=" ".join)
+def test_seed_refuses_fake_options_without_fake(app: Flask, migrated: Invoke,
+                                                args: list[str]) -> None:
+    result = migrated("db", "seed", *args)
+
+    assert result.exit_code == 2
+    assert f"{args[-2]} only goes with --fake" in result.stderr
+    assert rows(state_of(app).engine, "SELECT count(*) AS n FROM notes") == [{"n": 0}]
+
+
 def test_reset_asks_first(app: Flask, migrated: Invoke) -> None:
     refused = migrated("db", "reset", input="n\n")
     assert refused.exit_code == 1 and "Aborted" in refused.stderr
@@ -167,14 +178,33 @@ def test_reset_asks_first(app: Flask, migrated: Invoke) -> None:
     assert tables(app) == set()
 
 
-def test_check(app: Flask, migrated: Invoke) -> None:
-    agree = migrated("db", "check")
-    migrated("db", "downgrade", "base")
-    differ = migrated("db", "check")
+def test_check(invoke: Invoke) -> None:
+    invoke("db", "init")
+    differ = invoke("db", "check")  # no migration written yet
+    invoke("db", "make", "notes")
+    invoke("db", "upgrade")
+    agree = invoke("db", "check")
 
     assert agree.exit_code == 0 and "agree" in agree.stdout
     assert differ.exit_code == 1 and "new table 'notes'" in differ.stdout
-    assert "differ from the database in 1 ways" in differ.stderr
+    assert differ.stderr == ("Error: The models differ from the database in 1 way; "
+                             "`tablerest db make MESSAGE` writes a migration for it.\n")
+
+
+def test_check_behind_advises_upgrade(app: Flask, migrated: Invoke) -> None:
+    migrated("db", "downgrade", "base")
+
+    behind = migrated("db", "check")
+    made = migrated("db", "make", "again")  # what the old advice led to
+    migrated("db", "upgrade")
+    after = migrated("db", "check")
+
+    assert behind.exit_code == 1 and "new table 'notes'" in behind.stdout
+    assert behind.stderr == ("Error: The models differ from the database in 1 way, and 1 "
+                             "migration has not run: `tablerest db upgrade` runs it; then "
+                             "check again.\n")
+    assert made.exit_code == 1 and "not up to date" in made.stderr
+    assert after.exit_code == 0 and "agree" in after.stdout
 
 
 def _ahead(invoke: Invoke, folder: Path) -> None:
@@ -376,22 +406,27 @@ def test_serve_db_reflects(invoke: Invoke, served: dict[str, Any],
     monkeypatch.setitem(sys.modules, "tablerest.reflection", module)
 
     result = invoke("serve", "--db", "sqlite:///x.db", "--read-only", "--tables", "a, b",
-                    "--exclude", "c")
+                    "--exclude", "c", "--show", "a.salt,pin", "--show", "token", "--hide",
+                    "b.notes")
 
     assert result.exit_code == 0, result.output
     assert made == {"url": "sqlite:///x.db", "read_only": True, "tables": ["a", "b"],
-                    "exclude": ["c"]}
+                    "exclude": ["c"], "show": ["a.salt", "pin", "token"], "hide": ["b.notes"]}
     assert served["dev"][2] is reflected
 
 
 @pytest.mark.sqlite_only
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(("args", "code", "message"), [
-    (["--tables", "a"], 2, "--read-only, --tables and --exclude go with --db URL."),
+    (["--tables", "a"], 2, "--read-only, --tables, --exclude, --show and --hide go with --db "
+                           "URL."),
+    (["--show", "a.b"], 2, "--read-only, --tables, --exclude, --show and --hide go with"),
     (["--db", "sqlite://", "--tables", " , "], 2, "expected a comma-separated list"),
+    (["--db", "sqlite://", "--hide", ","], 2, "expected COLUMN or TABLE.COLUMN"),
     (["--port", "0"], 2, "0 is not in the range"),
     (["--db", "sqlite://"], 1, "Error: Serving a database by reflection is not available"),
-], ids=["tables-without-db", "empty-tables", "bad-port", "no-reflection"])
+], ids=["tables-without-db", "show-without-db", "empty-tables", "empty-hide", "bad-port",
+        "no-reflection"])
 def test_serve_refuses_bad_options(invoke: Invoke, served: dict[str, Any],
                                    monkeypatch: pytest.MonkeyPatch, args: list[str], code: int,
                                    message: str) -> None:

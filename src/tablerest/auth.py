@@ -71,13 +71,19 @@ class TokenSigner:
     """Issues and verifies bearer tokens for one secret and lifetime."""
 
     def __init__(self, secret_key: str | None, ttl: int) -> None:
-        if not secret_key:
+        self.ttl = ttl
+        # Without a secret the app still loads, for the console commands that sign nothing
+        # (`routes`, `db upgrade`); `tablerest serve` refuses it, and so do issue and verify.
+        self._signing = URLSafeTimedSerializer(secret_key, salt=SALT) if secret_key else None
+
+    @property
+    def _serializer(self) -> URLSafeTimedSerializer:
+        if self._signing is None:
             raise ConfigurationError(
                 "Token auth needs TABLEREST_SECRET_KEY (16+ random characters); generate one "
                 "with python -c 'import secrets; print(secrets.token_urlsafe(32))'."
             )
-        self.ttl = ttl
-        self._serializer = URLSafeTimedSerializer(secret_key, salt=SALT)
+        return self._signing
 
     def issue(self, subject: Any, stamp: str | None = None) -> dict[str, Any]:
         claims: dict[str, Any] = {"sub": subject}

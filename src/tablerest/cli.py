@@ -6,8 +6,8 @@
                              db status | check | stamp [REV] | refresh [--seed] | reset [--yes]
                              db seed [NAME] [--fake --users N]
     tablerest [--app IMPORT] serve [APP] [--host --port --workers N --reload]
-    tablerest serve --db URL [--read-only --tables a,b --exclude c]
-    tablerest [--app IMPORT] routes
+    tablerest serve --db URL [--read-only --tables a,b --exclude c --show t.col --hide col]
+    tablerest [--app IMPORT] routes | openapi
 
 The app is found the way ``flask`` finds it: ``--app``, else ``TABLEREST_APP`` or ``FLASK_APP``,
 else ``wsgi.py`` or ``app.py`` in the current folder. Each command calls a function of
@@ -17,7 +17,10 @@ Alembic's) become one line on stderr and exit status 1.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -26,8 +29,9 @@ from typing import Any
 
 import click
 from alembic.util import CommandError
+from click.core import ParameterSource
 from flask import Flask, current_app
-from flask.cli import AppGroup, ScriptInfo
+from flask.cli import AppGroup, NoAppException, ScriptInfo
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -38,6 +42,10 @@ from .errors import ConfigurationError, TableRestError
 from .extension import state_of
 from .openapi import openapi_document
 
+_NO_APP = ("Could not locate a Flask application. Use the 'tablerest --app' option, the "
+           "'TABLEREST_APP' or 'FLASK_APP' environment variable, or a 'wsgi.py' or 'app.py' "
+           "file in the current directory.")
+
 
 class _Commands(AppGroup):
     """Commands run in the app's context; library errors become one line and exit 1."""
@@ -47,6 +55,11 @@ class _Commands(AppGroup):
             return super().invoke(ctx)
         except (TableRestError, CommandError) as exc:
             raise click.ClickException(" ".join(str(exc).split())) from exc
+        except NoAppException as exc:
+            # Flask's advice names `flask --app`; under `tablerest`, name our own option.
+            if ctx.find_root().command is main and "'flask --app'" in exc.message:
+                raise NoAppException(_NO_APP, exc.ctx) from None
+            raise
 
 
 @click.group(cls=_Commands)
@@ -75,6 +88,19 @@ def _shown(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def _console() -> Console:
+    """Rich's console for tables: whole lines when the output is not a terminal (a pipe or a
+    file), which Rich would otherwise cut at 80 columns."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=100_000)
+    return console
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _steps(steps: list[mig.Step], nothing: str) -> None:
@@ -109,14 +135,32 @@ def make(message: str, empty: bool) -> None:
 @db.command()
 def check() -> None:
     """Exit 1 when the models differ from the database (migrate it first)."""
-    changes = mig.diff(_migrations())
+    migrations = _migrations()
+    changes = mig.diff(migrations)
     for change in changes:
         click.echo(f"  - {change.description}")
-    if changes:
+    if not changes:
+        click.echo("The models and the database agree.")
+        return
+    differ = f"The models differ from the database in {_plural(len(changes), 'way')}"
+    pending = _pending(migrations)
+    if pending:
+        # `db make` would refuse a database that is behind: run what is written first.
         raise click.ClickException(
-            f"The models differ from the database in {len(changes)} ways; "
-            "`tablerest db make MESSAGE` writes a migration for them.")
-    click.echo("The models and the database agree.")
+            f"{differ}, and {_plural(pending, 'migration')} {'has' if pending == 1 else 'have'}"
+            f" not run: `tablerest db upgrade` runs {'it' if pending == 1 else 'them'}; then "
+            "check again.")
+    raise click.ClickException(
+        f"{differ}; `tablerest db make MESSAGE` writes a migration for "
+        f"{'it' if len(changes) == 1 else 'them'}.")
+
+
+def _pending(migrations: mig.Migrations) -> int:
+    """How many migrations have not run (0 without a migrations folder)."""
+    try:
+        return sum(not row.applied for row in mig.status(migrations))
+    except mig.MigrationError:
+        return 0
 
 
 @db.command()
@@ -149,7 +193,7 @@ def status() -> None:
     for row in rows:
         table.add_row(row.revision, row.message, "yes" if row.applied else "no",
                       "<- current" if row.current else "")
-    console = Console(highlight=False)
+    console = _console()
     if rows:
         console.print(table)
     else:
@@ -188,6 +232,12 @@ def seed(name: str | None, fake: bool, users: int, seed_value: int | None) -> No
     """Run a seeder: NAME from the app's seeders module (default DatabaseSeeder)."""
     if fake and name:
         raise click.UsageError("Give a seeder NAME or --fake, not both.")
+    ctx = click.get_current_context()
+    given = [option for option, param in (("--users", "users"), ("--random-seed", "seed_value"))
+             if ctx.get_parameter_source(param) is not ParameterSource.DEFAULT]
+    if given and not fake:
+        raise click.UsageError(f"{' and '.join(given)} only go{'' if len(given) > 1 else 'es'} "
+                               "with --fake (fake users, messages and follows); add --fake.")
     if fake:
         _fake(current_app, users, seed_value)
     else:
@@ -238,6 +288,34 @@ def _names(_ctx: click.Context, param: click.Parameter, value: str | None) -> li
     return names
 
 
+def _columns(_ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    if values and not names:
+        raise click.BadParameter("expected COLUMN or TABLE.COLUMN, or a comma list of them.",
+                                 param=param)
+    return names
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may well face the network
+
+
+def _log_to_stderr() -> None:
+    """Show tablerest's start-up lines (hidden columns, ...) unless logging is set up."""
+    logger = logging.getLogger("tablerest")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("tablerest: %(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 @main.command(with_appcontext=False)
 @click.argument("app_import", metavar="[APP]", required=False)
 @click.option("--host", default="127.0.0.1", show_default=True, help="The interface to bind.")
@@ -247,16 +325,24 @@ def _names(_ctx: click.Context, param: click.Parameter, value: str | None) -> li
 @click.option("--reload", is_flag=True, help="Restart when the code changes.")
 @click.option("--db", "db_url", metavar="URL",
               help="Serve this database's tables, reflected: no models needed.")
-@click.option("--read-only", is_flag=True, help="With --db: no writes.")
+@click.option("--read-only", is_flag=True,
+              help="With --db: no writes; a SQLite file is opened read-only.")
 @click.option("--tables", callback=_names, metavar="A,B", help="With --db: only these tables.")
 @click.option("--exclude", callback=_names, metavar="C,D", help="With --db: not these tables.")
+@click.option("--show", multiple=True, callback=_columns, metavar="[TABLE.]COLUMN",
+              help="With --db: serve these columns although named like secrets "
+                   "(repeatable, or a comma list; COLUMN alone means in every table).")
+@click.option("--hide", multiple=True, callback=_columns, metavar="[TABLE.]COLUMN",
+              help="With --db: hide these columns too (same forms as --show).")
 @click.pass_context
 def serve(ctx: click.Context, app_import: str | None, host: str, port: int,
           workers: int | None, reload: bool, db_url: str | None, read_only: bool,
-          tables: list[str] | None, exclude: list[str] | None) -> None:
+          tables: list[str] | None, exclude: list[str] | None, show: list[str],
+          hide: list[str]) -> None:
     """Serve the app (or, with --db, an existing database) on HOST:PORT."""
-    if db_url is None and (read_only or tables or exclude):
-        raise click.UsageError("--read-only, --tables and --exclude go with --db URL.")
+    if db_url is None and (read_only or tables or exclude or show or hide):
+        raise click.UsageError(
+            "--read-only, --tables, --exclude, --show and --hide go with --db URL.")
     load: Callable[[], Flask]
     if db_url is not None:
         if app_import:
@@ -265,19 +351,41 @@ def serve(ctx: click.Context, app_import: str | None, host: str, port: int,
         url = db_url
 
         def load() -> Flask:
-            return create_app(url, read_only=read_only, tables=tables, exclude=exclude)
+            return create_app(url, read_only=read_only, tables=tables, exclude=exclude,
+                              show=show, hide=hide)
     else:
         info = ctx.ensure_object(ScriptInfo)
         if app_import:
             info.app_import_path = app_import
-        load = info.load_app
+
+        def load() -> Flask:
+            return _servable(info.load_app())
+    _log_to_stderr()
     if workers is None:
         from werkzeug.serving import run_simple
 
-        run_simple(host, port, load(), use_reloader=reload, threaded=True)
+        app = load()
+        if not _is_loopback(host):
+            click.echo(f"Warning: serving on {host} with the development server, which is not "
+                       "made to face a network (a slow or stalled client holds a thread "
+                       "forever). Add --workers N to serve with gunicorn.", err=True)
+        run_simple(host, port, app, use_reloader=reload, threaded=True)
     else:
         _gunicorn(load, {"bind": f"{host}:{port}", "workers": workers, "reload": reload,
                          "accesslog": "-"})
+
+
+def _servable(app: Flask) -> Flask:
+    """Refuse to serve an app that issues tokens without a secret to sign them with (other
+    commands load it without one: they sign nothing)."""
+    with suppress(ConfigurationError):  # an app without tablerest
+        state = state_of(app)
+        if state.token_signer is not None and not state.settings.secret_key:
+            raise click.ClickException(
+                "This app issues tokens, which are signed with TABLEREST_SECRET_KEY: set it "
+                "(16+ random characters; python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))' makes one).")
+    return app
 
 
 def _reflection() -> Callable[..., Flask]:
@@ -306,6 +414,9 @@ def _gunicorn(load: Callable[[], Flask], options: dict[str, Any]) -> None:
         def load_config(self) -> None:
             for key, value in {**options, "post_fork": post_fork}.items():
                 self.cfg.set(key, value)
+            # Gunicorn 27's control socket is one path per user: two servers would share it.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Flask:
             return preloaded if preloaded is not None else load()
@@ -329,7 +440,7 @@ def routes() -> None:
     table = Table("rule", "methods", "resource")
     for rule_text, methods, resource in sorted(listed):
         table.add_row(rule_text, ", ".join(methods), resource)
-    Console(highlight=False).print(table)
+    _console().print(table)
 
 
 @main.command()

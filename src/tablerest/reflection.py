@@ -19,9 +19,10 @@ Keys and writes
     Keys are the primary key columns in order; a composite key is ``a,b`` in the URL
     (``/PlaylistTrack/1,3402``). Views and tables without a primary key are read-only: they
     have list routes only, and writes are 405 with ``Allow``; ``read_only=True`` makes every
-    resource so. A key the database assigns (SQLite ``INTEGER PRIMARY KEY``, PostgreSQL
-    ``serial`` or identity, a server default) is read-only; any other key is required on
-    create. Validation comes from the reflected types, nullability and lengths.
+    resource so, and opens the database read-only (a SQLite file with ``mode=ro``). A key
+    the database assigns (SQLite ``INTEGER PRIMARY KEY``, PostgreSQL ``serial`` or identity,
+    a server default) is read-only; any other key is required on create. Validation comes
+    from the reflected types, nullability and lengths.
 
 Relations (from foreign keys, named per resource)
     - to-one, on the table holding the foreign key: the key column without its id suffix
@@ -51,23 +52,51 @@ Relations (from foreign keys, named per resource)
     path-segment rule as resource names. A relation is served only when every table it touches
     (the link table included) is served.
 
+Secret columns
+    A column named like a secret is hidden: write-only, never in an item, a list, a CSV or
+    NDJSON export or an include, and a filter, sort or ``fields`` naming it is 400. The name is
+    split into lower-cased words at anything but letters and digits, at case changes and
+    between letters and digits (``PASSWORD_HASH2`` -> password, hash, 2; ``apiKey`` -> api,
+    key). It is a secret when the words, joined, contain ``password``, ``passwd``, ``pwd``,
+    ``secret`` (not ``secretary``), ``token``, ``apikey`` or ``privatekey`` (``api_key``,
+    ``clientsecret``, ``hashedpassword``, ``prompt_tokens``); or when a word is ``salt``,
+    ``otp``, ``totp``, ``hotp``, ``pin``, ``hash``, ``hashed`` or ``hashes``, or begins with
+    ``session`` (``pin_code``, ``user_pin``, ``file_hash``, ``session_id``, ``SessionKey`` --
+    but not ``Shipping``, ``opinion``, ``hashtag``, ``pinned``, nor the one-word ``pincode`` or
+    ``usersession``). ``show`` (``--show``) serves such a column anyway and ``hide``
+    (``--hide``) hides another: ``column`` in every table, ``table.column`` in one (it wins
+    over ``column``). A table whose key would be hidden is not served at all, since a key is in
+    every item URL, ``Location`` and cursor; showing the key serves it. Hidden columns, and
+    tables left out, are logged at start-up (logger ``tablerest``). Only names are seen: a
+    view that renames a secret (``api_key AS key_alias``) serves it; hide such columns.
+
+Keys that are not URL segments
+    A row whose key is empty or contains ``/`` (or, in a composite key, ``,``) is listed,
+    paged and included like any other, but has no item URL, so it cannot be read, changed or
+    deleted one by one: ``/codes/`` is 404, and ``%2F`` is decoded before routing, so
+    ``/codes/a%2Fb`` is ``/codes/a/b``: 404, or, when ``b`` is a relation's name, that
+    relation of the row ``a``. ``//`` is not merged (``/codes//uses`` is 404, not
+    ``/codes/uses``). A new key with ``/`` (or ``,`` in a composite key) is 422.
+
 Values
     Datetimes stored without a zone are UTC. SQLite keeps datetimes as text: new values are
     written in the layout the column already uses (``2021-01-01 00:00:00``, or with a ``T``,
     or with microseconds), so comparisons and sorting stay right; a SQLite datetime column
     that holds numbers (epoch seconds) is served as numbers. Foreign keys are enforced,
-    SQLite included.
+    SQLite included. A SQLite file keeps its journal mode: reflection never switches it to WAL
+    (which would change the file), and serving only reads it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +118,7 @@ from .settings import build_settings, load_environment, normalise_url
 _ID_SUFFIX = re.compile(r"(?P<base>.+?)(?:[_ \-][Ii][Dd]|(?<=[A-Za-z0-9])Id|(?<=[a-z0-9])ID)")
 _UNSAFE = re.compile(r"[/\\<>\x00-\x1f\x7f]")
 _WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
+log = logging.getLogger("tablerest")
 
 
 def strip_id_suffix(name: str) -> str | None:
@@ -287,29 +317,71 @@ def _datetime_layout(connection: Connection, column: Column[Any]) -> sa.types.Ty
 # -- the reflected database ------------------------------------------------------------------
 
 
-# Columns that hold secrets are write-only in reflection mode, as hidden fields are in models:
-# compared with the column name lower-cased, without "_", "-" and spaces.
-SECRET_COLUMNS = frozenset({
-    "password", "passwd", "pwd", "passwordhash", "passworddigest", "hashedpassword",
-    "passwdhash", "pwdhash", "secret", "apikey", "token", "accesstoken", "refreshtoken",
-})
+# -- secret columns --------------------------------------------------------------------------
+
+# Searched in the name's words joined (so across separators and case changes: api_key, apiKey,
+# clientsecret, hashedpassword): long terms that are not parts of everyday words.
+_SECRET_ANYWHERE = re.compile(r"password|passwd|pwd|secret|token|apikey|privatekey")
+# Short terms, which are parts of everyday words (shipping, opinion, hashtag): whole words only.
+_SECRET_WORDS = frozenset({"salt", "otp", "totp", "hotp", "pin", "hash", "hashed", "hashes"})
+_WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])"
+                         r"|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
 
 
-def secret_columns(table: Table) -> tuple[str, ...]:
-    """The columns of ``table`` that reflection mode never shows (see ``SECRET_COLUMNS``)."""
-    normalised = {str(column.name): "".join(ch for ch in str(column.name).lower()
-                                           if ch.isalnum()) for column in table.columns}
-    return tuple(name for name, plain in normalised.items() if plain in SECRET_COLUMNS)
+def name_words(name: str) -> list[str]:
+    """The words of a column name, lower-cased: split at anything but letters and digits, at
+    case changes and between letters and digits (``PASSWORD_HASH2`` -> password, hash, 2;
+    ``userPIN`` -> user, pin; ``APIKey`` -> api, key)."""
+    return [word.lower() for word in re.split(r"[\W_]+", _WORD_BREAK.sub(" ", name)) if word]
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a column named ``name`` is taken for a secret (the module docstring's rule)."""
+    words = name_words(name)
+    # "secretary" and "secretariat" hold no secret; the "|" keeps their neighbours apart.
+    joined = "".join("|" if word.startswith("secretar") else word for word in words)
+    return bool(_SECRET_ANYWHERE.search(joined)) or any(
+        word in _SECRET_WORDS or word.startswith("session") for word in words)
+
+
+def _overridden(table: Table, column: str, show: Collection[str],
+                hide: Collection[str]) -> bool | None:
+    """Hidden (True) or shown (False) as ``show``/``hide`` say, or None when they are silent:
+    ``table.column`` first, then ``column``."""
+    for entry in (f"{table.name}.{column}", column):
+        if entry in show and entry in hide:
+            raise ConfigurationError(
+                f"{entry!r} is given to both --show and --hide; give it to one of them.")
+        if entry in show or entry in hide:
+            return entry in hide
+    return None
+
+
+def hidden_columns(table: Table, show: Collection[str] = (),
+                   hide: Collection[str] = ()) -> tuple[str, ...]:
+    """The columns of ``table`` that reflection never shows: those named like secrets, unless
+    ``show`` names them, and those ``hide`` names. An entry is ``column`` (in every table) or
+    ``table.column``, which wins over ``column``."""
+    hidden = []
+    for column in table.columns:
+        name = str(column.name)
+        override = _overridden(table, name, show, hide)
+        if override or (override is None and is_secret_name(name)):
+            hidden.append(name)
+    return tuple(hidden)
 
 
 @dataclass
 class ReflectedDatabase:
-    """The tables and views to serve, their resource names and relations."""
+    """The tables and views to serve, their resource names, relations and hidden columns."""
 
     metadata: MetaData
     names: dict[Table, str]
     views: frozenset[str]
     relations: dict[Table, dict[str, RelationInfo]]
+    hidden: dict[Table, tuple[str, ...]] = field(default_factory=dict)
+    #: Tables not served because a key column would be hidden: table name -> those columns.
+    skipped: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def resources(self, read_only: bool = False) -> list[Resource]:
         """One ``Resource`` per table and view, relations set, in name order."""
@@ -318,8 +390,23 @@ class ReflectedDatabase:
             writes = not read_only and table.name not in self.views
             made.append(Resource(table=table, name=name, allow_writes=writes,
                                  table_relations=self.relations[table],
-                                 hidden=secret_columns(table)))
+                                 hidden=self.hidden.get(table, ())))
         return made
+
+    def log_hidden(self) -> None:
+        """One line per table with hidden columns, and one per table left out for them."""
+        for table, columns in sorted(self.hidden.items(), key=lambda item: item[0].name):
+            if columns:
+                log.info("Hiding %s of %r (write-only): %s. --show %s.COLUMN serves one.",
+                         "a column" if len(columns) == 1 else "columns", table.name,
+                         ", ".join(map(repr, columns)), table.name)
+        for name, columns in sorted(self.skipped.items()):
+            log.warning("Not serving %r: its key %s %s %s hidden (named like a secret, or by "
+                        "--hide), but a key is in every item URL, Location and cursor. --show "
+                        "%s serves the table.", name,
+                        "column" if len(columns) == 1 else "columns",
+                        ", ".join(map(repr, columns)), "is" if len(columns) == 1 else "are",
+                        ",".join(f"{name}.{column}" for column in columns))
 
 
 def _choose(available: Sequence[str], tables: Sequence[str] | None,
@@ -337,12 +424,30 @@ def _choose(available: Sequence[str], tables: Sequence[str] | None,
     return [name for name in dict.fromkeys(chosen) if name not in dropped]
 
 
+def _check_columns(tables: Sequence[Table], show: Collection[str],
+                   hide: Collection[str]) -> None:
+    named = {name for table in tables for column in table.columns
+             for name in (str(column.name), f"{table.name}.{column.name}")}
+    for option, entries in (("show", show), ("hide", hide)):
+        unknown = sorted(set(entries) - named)
+        if unknown:
+            raise ConfigurationError(
+                f"The {option} option names {', '.join(map(repr, unknown))}, but no served "
+                "table or view has such a column (give COLUMN or TABLE.COLUMN, spelt as the "
+                "database spells them)."
+            )
+
+
 def reflect_database(engine: Engine, *, tables: Sequence[str] | None = None,
-                     exclude: Sequence[str] | None = None) -> ReflectedDatabase:
+                     exclude: Sequence[str] | None = None, show: Collection[str] = (),
+                     hide: Collection[str] = ()) -> ReflectedDatabase:
     """Reflect the tables and views of ``engine``'s default schema that are to be served.
 
     :param tables: serve only these (exact names); default: every table and view.
     :param exclude: do not serve these.
+    :param show: columns not to hide although named like secrets (``column``, or
+        ``table.column``).
+    :param hide: more columns to hide.
     """
     metadata = MetaData()
     with engine.connect() as connection:
@@ -361,6 +466,16 @@ def reflect_database(engine: Engine, *, tables: Sequence[str] | None = None,
         served = [metadata.tables[name] for name in chosen]
         if connection.dialect.name == "sqlite":
             _settle_sqlite(connection, served)
+    _check_columns(served, show, hide)
+    hidden = {table: hidden_columns(table, show, hide) for table in served}
+    skipped = {table.name: keys for table in served
+               if (keys := tuple(c.name for c in table.primary_key.columns
+                                 if c.name in hidden[table]))}
+    served = [table for table in served if table.name not in skipped]
+    if not served:
+        raise ConfigurationError(
+            f"There is nothing to serve in {_shown(engine)}: every table's key is named like "
+            "a secret; --show TABLE.COLUMN serves one.")
     names: dict[Table, str] = {}
     seen: dict[str, str] = {}
     for table in served:
@@ -372,7 +487,8 @@ def reflect_database(engine: Engine, *, tables: Sequence[str] | None = None,
             )
         seen[name] = table.name
         names[table] = name
-    return ReflectedDatabase(metadata, names, frozenset(views), describe_relations(names))
+    return ReflectedDatabase(metadata, names, frozenset(views), describe_relations(names),
+                             {table: hidden[table] for table in served}, skipped)
 
 
 def _shown(engine: Engine) -> str:
@@ -393,18 +509,21 @@ def _check_sqlite_file(url: str) -> None:
         )
 
 
-def create_app(url: str, *, read_only: bool = False, tables: list[str] | None = None,
-               exclude: list[str] | None = None,
-               config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(url: str, *, read_only: bool = False, tables: Sequence[str] | None = None,
+               exclude: Sequence[str] | None = None, show: Sequence[str] = (),
+               hide: Sequence[str] = (), config: Mapping[str, Any] | None = None) -> Flask:
     """A Flask app serving every table and view of the database at ``url``.
 
     :param url: the database URL (``sqlite:///path.db``, ``postgresql://...``).
-    :param read_only: refuse every write with 405.
+    :param read_only: refuse every write with 405, and open the database read-only.
     :param tables: serve only these tables and views (names as the database spells them).
     :param exclude: serve every table and view but these.
+    :param show: columns to serve although named like secrets: ``column`` (in every table)
+        or ``table.column``.
+    :param hide: columns to hide although not named like secrets, in the same form.
     :param config: more Flask/tablerest configuration (``TABLEREST_*`` keys and the like).
     :raises ConfigurationError: the database cannot be reached or reflected, or an option
-        names a table it does not have.
+        names a table or column it does not have.
     """
     try:
         shown = sa.make_url(normalise_url(url)).render_as_string(hide_password=True)
@@ -412,16 +531,20 @@ def create_app(url: str, *, read_only: bool = False, tables: list[str] | None = 
         raise ConfigurationError(f"{url!r} is not a database URL: {exc}") from None
     _check_sqlite_file(normalise_url(url))
     app = Flask(__name__)
+    # An empty key makes "//" (/codes//uses): merged, it would be another row's URL.
+    app.url_map.merge_slashes = False
     app.config.update(config or {})
     app.config["DATABASE_URL"] = url
     load_environment(app.config, os.environ)
     settings = build_settings(app.config)
     try:
-        engine = create_engine(url, settings)
+        # Someone else's database: its journal mode is left as it is (see database.py).
+        engine = create_engine(url, settings, owned=False, read_only=read_only)
     except (SQLAlchemyError, ImportError) as exc:
         raise ConfigurationError(f"Cannot use the database URL {shown!r}: {exc}") from exc
     try:
-        database = reflect_database(engine, tables=tables, exclude=exclude)
+        database = reflect_database(engine, tables=tables, exclude=exclude, show=set(show),
+                                    hide=set(hide))
     except SQLAlchemyError as exc:
         engine.dispose()
         raise ConfigurationError(
@@ -430,6 +553,7 @@ def create_app(url: str, *, read_only: bool = False, tables: list[str] | None = 
     except ConfigurationError:
         engine.dispose()
         raise
+    database.log_hidden()
     api = TableRest(engine=engine, metadata=database.metadata)
     for resource in database.resources(read_only=read_only):
         api.add(resource)
@@ -437,8 +561,9 @@ def create_app(url: str, *, read_only: bool = False, tables: list[str] | None = 
     return app
 
 
-def reflect(url: str, *, read_only: bool = False, tables: list[str] | None = None,
-            exclude: list[str] | None = None,
-            config: Mapping[str, Any] | None = None) -> Flask:
+def reflect(url: str, *, read_only: bool = False, tables: Sequence[str] | None = None,
+            exclude: Sequence[str] | None = None, show: Sequence[str] = (),
+            hide: Sequence[str] = (), config: Mapping[str, Any] | None = None) -> Flask:
     """Reflect the database at ``url`` and return a WSGI app serving it; see ``create_app``."""
-    return create_app(url, read_only=read_only, tables=tables, exclude=exclude, config=config)
+    return create_app(url, read_only=read_only, tables=tables, exclude=exclude, show=show,
+                      hide=hide, config=config)
