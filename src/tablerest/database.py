@@ -4,6 +4,12 @@ SQLite: foreign keys on, a busy timeout, and transactions that really begin (``B
 ``BEGIN IMMEDIATE`` for writes, so two writers wait for each other instead of failing half
 way). PostgreSQL: psycopg 3, sessions in UTC.
 
+Nothing waits without a limit: a free pooled connection within ``TABLEREST_POOL_TIMEOUT_MS``,
+a statement within ``TABLEREST_STATEMENT_TIMEOUT`` (PostgreSQL's ``statement_timeout``; on
+SQLite a progress handler that interrupts a statement once its request's clock has run out),
+a new PostgreSQL connection within a few seconds. A pooled PostgreSQL connection that broke
+(the server restarted) is replaced at checkout. The errors become 503s (``outages.py``).
+
 The journal mode is part of a SQLite file: ``PRAGMA journal_mode=WAL`` changes the file for
 every later user. So WAL is switched on only for databases tablerest owns (an app's, which it
 creates and migrates); an engine over someone else's file (reflection) leaves the journal mode
@@ -14,6 +20,7 @@ serving it never writes a byte.
 from __future__ import annotations
 
 import os
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
+from flask import has_request_context
 from sqlalchemy import Connection, Engine, event
 
 from .settings import Settings, normalise_url
@@ -29,6 +37,30 @@ from .settings import Settings, normalise_url
 # Set inside ``writing()``: a context variable costs less than an execution option per request.
 _WRITING: ContextVar[bool] = ContextVar("tablerest_writing", default=False)
 _CONFIGURED: weakref.WeakSet[Engine] = weakref.WeakSet()
+#: (time limit, deadline) of the statements of the request running in this context.
+_CLOCK: ContextVar[tuple[float, float] | None] = ContextVar("tablerest_clock", default=None)
+#: SQLite calls the progress handler every this many virtual machine instructions.
+_PROGRESS_STEPS = 20000
+#: Seconds a new PostgreSQL connection may take.
+CONNECT_TIMEOUT = 5
+
+
+def start_clock(limit: float) -> None:
+    """Start the statement clock of this request (at each connection checkout)."""
+    _CLOCK.set((limit, time.monotonic() + limit))
+
+
+def renew_clock() -> None:
+    """Give the next statements of this request a full time limit again (a streamed export
+    fetches batch after batch for as long as the client reads: each batch is timed)."""
+    clock = _CLOCK.get()
+    if clock is not None:
+        _CLOCK.set((clock[0], time.monotonic() + clock[0]))
+
+
+def _past_deadline() -> int:
+    clock = _CLOCK.get()
+    return 1 if clock is not None and time.monotonic() > clock[1] else 0
 
 
 def _configure_sqlite(engine: Engine, settings: Settings, owned: bool = True) -> None:
@@ -45,8 +77,22 @@ def _configure_sqlite(engine: Engine, settings: Settings, owned: bool = True) ->
         if wal and owned:
             cursor.execute("PRAGMA journal_mode=WAL")  # persists in the file
         if wal and (owned or _journal_mode(cursor) == "wal"):
-            cursor.execute("PRAGMA synchronous=NORMAL")  # this connection only
+            # this connection only: NORMAL survives a crash of the process, FULL a power loss
+            cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
         cursor.close()
+        if settings.statement_timeout_ms:
+            dbapi_connection.set_progress_handler(_past_deadline, _PROGRESS_STEPS)
+
+    if settings.statement_timeout_ms:
+        limit = settings.statement_timeout_ms / 1000
+
+        @event.listens_for(engine, "checkout")
+        def on_checkout(_dbapi: Any, _record: Any, _proxy: Any) -> None:
+            # Requests are timed; console work (a migration, a big seed) is not.
+            if has_request_context():
+                start_clock(limit)
+            else:
+                _CLOCK.set(None)
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
@@ -80,15 +126,36 @@ def create_engine(url: str, settings: Settings | None = None, *, owned: bool = T
         session = "-c timezone=UTC"
         if read_only:
             session += " -c default_transaction_read_only=on"
+        if settings.statement_timeout_ms:
+            session += f" -c statement_timeout={int(settings.statement_timeout_ms)}"
         connect_args.setdefault("options", session)
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
         options["connect_args"] = connect_args
+    if backend == "postgresql" or parsed.database not in (None, "", ":memory:"):
+        options.setdefault("pool_timeout", settings.pool_timeout)
     if backend == "sqlite" and read_only:
         parsed = read_only_sqlite_url(parsed)
     engine = sa.create_engine(parsed, echo=settings.echo_sql, **options)
+    if backend == "postgresql":
+        event.listen(engine, "checkout", _replace_broken)
     if backend == "sqlite":
         _CONFIGURED.add(engine)
         _configure_sqlite(engine, settings, owned=owned and not read_only)
     return engine
+
+
+def untimed(connection: Connection) -> None:
+    """No statement time limit on ``connection``: for the console's long work (migrations,
+    seeding), which a request's limit must not cut short."""
+    _CLOCK.set(None)
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET statement_timeout = 0")
+
+
+def _replace_broken(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server dropped (a restart) is replaced, not handed out."""
+    if getattr(dbapi_connection, "broken", False) or getattr(dbapi_connection, "closed", False):
+        raise sa.exc.DisconnectionError("the pooled connection is broken")
 
 
 def read_only_sqlite_url(url: sa.URL) -> sa.URL:

@@ -32,7 +32,7 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from .outages import unavailable
+from .outages import DISCONNECTED, unavailable
 
 log = logging.getLogger("tablerest")
 
@@ -214,8 +214,12 @@ def register_error_handlers(app: Flask) -> None:
         reason = unavailable(error)
         if reason is not None:
             log.warning("database unavailable: %s (%s)", reason, error)
-            retry = app.extensions["tablerest"].settings.retry_after \
-                if "tablerest" in app.extensions else 1
+            state = app.extensions.get("tablerest")
+            retry = state.settings.retry_after if state is not None else 1
+            if reason in DISCONNECTED and state is not None:
+                # The server went away: every pooled connection is stale, not just this one.
+                for engine in (state.engine, *state.bind_engines.values()):
+                    engine.dispose()
             return _render_problem(ServiceUnavailable(
                 f"{reason} Try again in {retry} s.", headers={"Retry-After": str(retry)}))
         if app.config.get("PROPAGATE_EXCEPTIONS"):  # explicit opt-in, for debugging tests

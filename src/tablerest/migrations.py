@@ -38,7 +38,7 @@ from sqlalchemy import Connection, Engine, MetaData
 from sqlalchemy.exc import DBAPIError
 
 from .autogen import Change, describe, render_item
-from .database import writing
+from .database import untimed, writing
 from .errors import TableRestError
 
 if TYPE_CHECKING:
@@ -361,6 +361,7 @@ def _connected(migrations: Migrations, config: Config) -> Iterator[Connection]:
     """A connection for env.py; on SQLite with foreign keys off (restored afterwards)."""
     with migrations.engine.connect() as connection, writing():
         sqlite = connection.dialect.name == "sqlite"
+        untimed(connection)
         if sqlite:  # a PRAGMA outside any transaction, or SQLite ignores it
             _driver_execute(connection, "PRAGMA foreign_keys=OFF")
         config.attributes[_CONNECTION] = connection

@@ -29,6 +29,13 @@ _RETRYABLE_STATES = {
 }
 
 
+#: The reasons that mean every pooled connection is likely dead (the server went away).
+DISCONNECTED = frozenset({
+    "The connection to the database was lost.", "The database is not reachable.",
+    "The database server is shutting down.", "The database server is restarting.",
+})
+
+
 def unavailable(error: BaseException) -> str | None:
     """Why ``error`` means the database cannot answer now, or None when it is not that."""
     if isinstance(error, PoolTimeout):
@@ -53,6 +60,8 @@ def _driver_error(error: BaseException) -> str | None:
         message = str(error).lower()
         if "database is locked" in message or "database table is locked" in message:
             return "The database is locked by another writer."
+        if message == "interrupted":  # the statement clock ran out (database.py)
+            return _RETRYABLE_STATES["57014"]
         return None
     state = getattr(error, "sqlstate", None)
     if state in _RETRYABLE_STATES:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeEngine
 
-from .database import read_transaction
+from .database import read_transaction, renew_clock
 from .resource import RequestContext
 from .statements import Prepared, StatementCache, convert_rows
 
@@ -56,6 +56,7 @@ class Batches:
 
     def __iter__(self) -> Iterator[list[tuple[Any, ...]]]:
         while not self._done:
+            renew_clock()  # each batch gets the whole statement time limit
             rows = self._fetch(self._size)
             if not rows:
                 self.close()

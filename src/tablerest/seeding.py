@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy import Column, Connection, Engine, Table
 from sqlalchemy.orm import Session
 
-from .database import write_transaction
+from .database import untimed, write_transaction
 from .errors import TableRestError
 from .fakedata import FakeData
 from .orm import hash_password
@@ -236,6 +236,7 @@ def _timestamps(column: Column[Any], dialect: sa.Dialect, first: dt.datetime,
 def run_seeder(engine: Engine, seeder_class: type[S], **options: Any) -> S:
     """Run ``seeder_class(connection, **options)`` and what it calls in one transaction."""
     with write_transaction(engine) as connection:
+        untimed(connection)
         seeder = seeder_class(connection, **options)
         seeder.run()
         seeder._finish()
