@@ -84,7 +84,8 @@ def serve(env: Mapping[str, str], workers: Workers, log: IO[bytes],
     command = [
         sys.executable, "-m", "gunicorn", "--chdir", str(MICROBLOG_DIR),
         "-w", str(workers.count), "-k", workers.worker_class,
-        "--graceful-timeout", "5", "-b", f"127.0.0.1:{port}", MICROBLOG_TARGET,
+        "--graceful-timeout", "5", "-b", f"127.0.0.1:{port}", "--no-control-socket",
+        MICROBLOG_TARGET,
     ]
     if workers.worker_class == "gthread":  # gunicorn makes a sync worker with threads gthread
         command[-1:-1] = ["--threads", str(workers.threads)]
