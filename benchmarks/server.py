@@ -89,7 +89,7 @@ def serve(
     command = pinned(
         [
             sys.executable, "-m", "gunicorn", "--chdir", str(spec.chdir), "-w", "1",
-            "-b", f"127.0.0.1:{port}", spec.target,
+            "-b", f"127.0.0.1:{port}", "--no-control-socket", spec.target,
         ],
         cpu,
     )
