@@ -74,6 +74,10 @@ class _Database:
             connection = sqlite3.connect(self._path)
             for pragma in PRAGMAS:
                 connection.execute(pragma)
+            # The same durability as tablerest's TABLEREST_SQLITE_SYNCHRONOUS.
+            synchronous = os.environ.get("TABLEREST_SQLITE_SYNCHRONOUS", "NORMAL").upper()
+            if synchronous in ("NORMAL", "FULL"):
+                connection.execute(f"PRAGMA synchronous={synchronous}")
             self._connection, self._pid = connection, os.getpid()
         return self._connection
 

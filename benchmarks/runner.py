@@ -52,6 +52,7 @@ class Plan:
     wrk: WrkOptions
     secret_key: str
     workdir: Path
+    sqlite_synchronous: str = "NORMAL"
 
 
 def _progress(text: str) -> None:
@@ -98,6 +99,9 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--server-cpu", type=_cpu, default=0,
                      help="core gunicorn is pinned to (default: 0)")
     cli.add_argument("--wrk-cpu", type=_cpu, default=1, help="core wrk is pinned to (default: 1)")
+    cli.add_argument("--sqlite-synchronous", choices=("NORMAL", "FULL"), default="NORMAL",
+                     help="SQLite durability for both apps: NORMAL survives a process crash, "
+                          "FULL a power loss (default: NORMAL)")
     cli.add_argument("--microblog-dir", type=Path, default=MICROBLOG_DIR,
                      help="directory holding the microblog package (default: examples/microblog)")
     return cli
@@ -137,6 +141,7 @@ def measure(spec: AppSpec, plan: Plan, get_token: Callable[[str], str]) -> AppRu
         "DATABASE_URL": f"sqlite:///{database}",
         "TABLEREST_SECRET_KEY": plan.secret_key,
         "TABLEREST_TOKEN_TTL": str(TOKEN_TTL),
+        "TABLEREST_SQLITE_SYNCHRONOUS": plan.sqlite_synchronous,
     }
     with open(directory / "gunicorn.log", "w+b") as log:
         try:
@@ -200,6 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             user=user, endpoints=endpoints(user.id), duration=args.duration, warmup=args.warmup,
             server_cpu=server_cpu, wrk=WrkOptions(connections=args.connections, cpu=wrk_cpu),
             secret_key=secret_key, workdir=Path(workdir),
+            sqlite_synchronous=args.sqlite_synchronous,
         )
         if args.only in ("floor", "both"):
             _progress("floor: hand-written Flask + sqlite3 + orjson")
