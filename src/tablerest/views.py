@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Connection, FromClause
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import Column
 
-from .coerce import coerce
+from .coerce import coerce_key
 from .cursors import Cursors
 from .database import write_transaction
 from .errors import (
@@ -70,6 +70,7 @@ class Endpoints:
     """Every route of one resource on one app."""
 
     def __init__(self, resource: Resource, state: State) -> None:
+        resource = resource.for_dialect(state.engine_for(resource.bind_).dialect.name)
         self.resource = resource
         self.state = state
         self.info = resource.info
@@ -176,8 +177,8 @@ class Endpoints:
             raise NotFound(f"No {self.name} item has the key {raw!r}: expected "
                            f"{len(self.key_fields)} comma-separated key values.")
         try:
-            return tuple(coerce(info, part) for info, part in zip(self.key_fields, parts,
-                                                                  strict=True))
+            return tuple(coerce_key(info, part) for info, part in zip(self.key_fields, parts,
+                                                                      strict=True))
         except ValueError:
             raise NotFound(f"No {self.name} item has the key {raw!r}.") from None
 
