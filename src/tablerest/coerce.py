@@ -69,9 +69,10 @@ def coerce_key(info: FieldInfo, raw: str) -> Any:
 
     The canonical form is how the item's ``Location`` writes the value: integers in ASCII
     digits, without ``+``, leading zeros, separators or spaces (``-5`` for minus five, never
-    ``-0``); UUIDs in lower case with hyphens; decimals of a column with a scale with exactly
-    that many places; dates as YYYY-MM-DD; floats as Python writes them. Text is taken as it
-    is; booleans, times and date-times are read as in a filter.
+    ``-0``); UUIDs in lower case with hyphens; decimals in plain ASCII notation, with exactly
+    as many places as the column's scale; dates as YYYY-MM-DD; floats as Python writes them;
+    text as the column stores it (``Name`` and ``Email`` normalize). Booleans, times and
+    date-times are read as in a filter.
     """
     value = coerce(info, raw)
     if not _is_canonical(info, value, raw):
@@ -85,23 +86,30 @@ def _is_canonical(info: FieldInfo, value: Any, raw: str) -> bool:
     if isinstance(value, int | float | uuid.UUID):
         return str(value) == raw
     if isinstance(value, decimal.Decimal):
-        if value.is_zero():
-            value = abs(value)  # 0.00, never -0.00
-        places = info.decimal_places
-        if places is None:
-            return str(value) == raw
-        # The canonical form writes every digit before the point and ``places`` after it:
-        # one longer than ``raw`` is not ``raw`` (and not worth computing: 1E+999999999).
-        if value.adjusted() + 1 + places > len(raw):
-            return False
-        precision = len(value.as_tuple().digits) + len(raw) + places
-        step = decimal.Decimal(1).scaleb(-places)
-        return str(value.quantize(step, context=decimal.Context(prec=precision))) == raw
+        return _is_canonical_decimal(value, info.decimal_places, raw)
     if isinstance(value, dt.date):
         return value.isoformat() == raw
     if isinstance(value, str):
         return value == raw  # text a column stores normalized has one spelling
     return True
+
+
+def _is_canonical_decimal(value: decimal.Decimal, places: int | None, raw: str) -> bool:
+    """Plain notation (no exponent), ``-`` only before a non-zero value, and exactly
+    ``places`` digits after the point when the column has a scale; without one, the places
+    the value was written with (a column without a scale keeps them: 1.5 and 1.50 differ)."""
+    exponent = value.as_tuple().exponent
+    # The canonical form writes every digit before and after the point: one longer than
+    # ``raw`` is not ``raw``, and is not worth computing (1E+999999999).
+    if not isinstance(exponent, int) or value.adjusted() + 1 > len(raw) or -exponent > len(raw):
+        return False
+    if value.is_zero():
+        value = abs(value)  # 0.00, never -0.00
+    if places is not None:
+        precision = len(value.as_tuple().digits) + len(raw) + places
+        step = decimal.Decimal(1).scaleb(-places)
+        value = value.quantize(step, context=decimal.Context(prec=precision))
+    return format(value, "f") == raw
 
 
 def decimal_places(value: decimal.Decimal) -> int:

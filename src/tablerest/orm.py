@@ -115,6 +115,7 @@ class NormalizedText(TypeDecorator[str]):
 
     impl = String
     cache_ok = True
+    tablerest_normalized = True
 
     def normalize(self, value: str) -> str:
         """``value`` as stored; ``ValueError`` saying why it cannot be."""

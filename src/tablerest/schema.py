@@ -177,6 +177,8 @@ def _min_length(column: Column[Any]) -> int | None:
 
 
 def _normalizer(column: Column[Any]) -> Callable[[str], str] | None:
+    if not getattr(column.type, "tablerest_normalized", False):
+        return None
     found = getattr(column.type, "normalize", None)
     return found if callable(found) else None
 
