@@ -221,7 +221,7 @@ def test_the_microblog_followers_page_newest_first(db_url: str) -> None:
     try:
         with engine.begin() as connection:
             ids = [connection.execute(sa.insert(User.__table__).values(
-                name=f"u{index}", email=f"u{index}@example.com", password="x",
+                name=f"u{index}", email=f"u{index}@example.com", password="x" * 8,
                 created_at=at(0), updated_at=at(0)).returning(User.__table__.c.id)).scalar_one()
                 for index in range(8)]
             for index, follower in enumerate(ids[1:]):

@@ -285,7 +285,9 @@ def test_uuid_key_is_generated(client: FlaskClient, engine: sa.Engine) -> None:
     assert key.version == 4
     assert response.headers["Location"] == f"/documents/{key}"
     assert response.json["published_on"] == "2024-02-29"
-    assert client.get(f"/documents/{str(key).upper()}").json == response.json
+    assert client.get(f"/documents/{key}").json == response.json
+    # One URL per item: the canonical (lower-case) form only.
+    assert client.get(f"/documents/{str(key).upper()}").status_code == 404
     [stored] = rows(engine, "SELECT id, title FROM documents")
     assert uuid.UUID(str(stored["id"])) == key
     assert stored["title"] == "spec"

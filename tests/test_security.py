@@ -154,11 +154,16 @@ def test_odd_keys_are_404(client: FlaskClient, engine: sa.Engine, users: list[in
     assert_intact(engine, users)
 
 
-@pytest.mark.parametrize("value", [2**31, -(2**31) - 1, 2**40],
-                         ids=["int32-max-plus-one", "int32-min-minus-one", "two-to-the-40"])
+#: Just past what an ``Integer`` column holds: 32 bits on PostgreSQL, 64 on SQLite.
+BEYOND_INTEGER = {"postgresql": (2**31, -(2**31) - 1, 2**40),
+                  "sqlite": (2**63, -(2**63) - 1, 2**70)}
+
+
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["max-plus-one", "min-minus-one", "far"])
 def test_integers_beyond_the_column_type_are_refused(client: FlaskClient, engine: sa.Engine,
-                                                     users: list[int], value: int) -> None:
-    """``age`` and ``id`` are ``Integer`` columns: 32 bits on PostgreSQL."""
+                                                     users: list[int], which: int) -> None:
+    """``age`` and ``id`` are ``Integer`` columns: 32 bits on PostgreSQL, 64 on SQLite."""
+    value = BEYOND_INTEGER[engine.dialect.name][which]
     listed = client.get(f"/users?age={value}")
     assert listed.status_code == 400
     assert listed.json["errors"][0]["field"] == "age"

@@ -172,7 +172,7 @@ def test_the_microblog_timeline_streams(mb_client: FlaskClient, microblog: Flask
 
     engine = state_of(microblog).engine
     (jane,) = insert(engine, MicroblogUser, {"name": "jane", "email": "jane@example.com",
-                                             "password": "x"})
+                                             "password": "x" * 8})
     insert(engine, Message, *({"content": f"m{index}", "user_id": jane,
                                "created_at": T0 + dt.timedelta(minutes=index),
                                "updated_at": T0} for index in range(30)))

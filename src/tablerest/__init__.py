@@ -15,6 +15,7 @@ from .errors import ValidationFailed as ValidationFailed
 from .extension import TableRest as TableRest
 from .orm import Email as Email
 from .orm import Model as Model
+from .orm import Name as Name
 from .orm import Password as Password
 from .orm import PasswordHash as PasswordHash
 from .orm import Timestamps as Timestamps
@@ -30,7 +31,7 @@ from .settings import Settings as Settings
 
 __all__ = [
     "BadRequest", "ConfigurationError", "Conflict", "Email", "FieldError", "Forbidden",
-    "Model", "NotFound", "Password", "PasswordHash", "Policy", "ProblemError",
+    "Model", "Name", "NotFound", "Password", "PasswordHash", "Policy", "ProblemError",
     "RequestContext", "Resource", "Seeder", "Settings", "TableRest", "TableRestError", "Timestamps",
     "Unauthorized", "ValidationFailed", "create_engine", "hash_password", "raw_sql", "reflect",
     "session", "url_key",

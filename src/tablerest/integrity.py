@@ -9,11 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import visitors
 
 from .errors import Conflict, FieldError, ProblemError, ValidationFailed
 from .schema import TableInfo
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+_SQLITE_INDEX = re.compile(r"UNIQUE constraint failed: index '(.+)'")
+_WORD = re.compile(r'"((?:[^"]|"")+)"|(\w+)')
 _SQLITE_NOT_NULL = re.compile(r"NOT NULL constraint failed: \S+\.(\S+)")
 _PG_KEY = re.compile(r"Key \((.+?)\)=")
 
@@ -21,6 +24,62 @@ _PG_KEY = re.compile(r"Key \((.+?)\)=")
 def _field_names(info: TableInfo, columns: list[str]) -> list[str]:
     by_column = {field.column.name: name for name, field in info.fields.items()}
     return [by_column.get(column, column) for column in columns]
+
+
+def _index_columns(info: TableInfo, name: str | None) -> list[str]:
+    """The columns under the unique index or constraint ``name`` of the table, also those
+    inside expressions (``lower(name)``): the fields a conflict on it is about."""
+    if not name:
+        return []
+    for item in (*info.table.indexes, *info.table.constraints):
+        if getattr(item, "name", None) != name:
+            continue
+        parts = item.expressions if isinstance(item, sa.Index) else list(
+            getattr(item, "columns", ()))
+        found: list[str] = []
+        for part in parts:
+            if isinstance(part, sa.ClauseElement):
+                found += [str(element.name) for element in visitors.iterate(part)
+                          if isinstance(element, sa.Column) and element.table is info.table
+                          and element.name not in found]
+        return found
+    return []
+
+
+def _key_columns(info: TableInfo, detail: str) -> list[str]:
+    """The columns PostgreSQL names in ``Key (a, b)=`` or, for an expression such as
+    ``lower(name::text)``, the column names inside it."""
+    match = _PG_KEY.search(detail)
+    if match is None:
+        return []
+    names = {str(column.name) for column in info.table.columns}
+    columns: list[str] = []
+    for part in match.group(1).split(","):
+        part = part.strip()
+        if part.strip('"') in names:
+            columns.append(part.strip('"'))
+            continue
+        for quoted, word in _WORD.findall(part):
+            found = quoted.replace('""', '"') or word
+            if found in names and found not in columns:
+                columns.append(found)
+    return columns
+
+
+def _unique_columns(info: TableInfo, text: str, diag: Any) -> list[str]:
+    """The columns of a unique violation: by the index's or constraint's name when the
+    table declares it (PostgreSQL gives the name, SQLite names indexes on expressions),
+    else from the message."""
+    index = _SQLITE_INDEX.search(text)
+    columns = _index_columns(info, index.group(1) if index else
+                             getattr(diag, "constraint_name", None))
+    if columns:
+        return columns
+    if diag is not None and diag.message_detail:
+        return _key_columns(info, diag.message_detail)
+    match = _SQLITE_UNIQUE.search(text)
+    return [part.strip().rsplit(".", 1)[-1] for part in match.group(1).split(",")
+            ] if match else []
 
 
 def _unique(info: TableInfo, columns: list[str]) -> Conflict:
@@ -71,14 +130,7 @@ def translate(
     sqlstate = getattr(original, "sqlstate", None)
     text = str(original)
     if sqlstate == "23505" or "UNIQUE constraint failed" in text:
-        if diag is not None and diag.message_detail:
-            match = _PG_KEY.search(diag.message_detail)
-            columns = [c.strip().strip('"') for c in match.group(1).split(",")] if match else []
-        else:
-            match = _SQLITE_UNIQUE.search(text)
-            columns = [part.strip().rsplit(".", 1)[-1] for part in match.group(1).split(",")
-                       ] if match else []
-        return _unique(info, columns)
+        return _unique(info, _unique_columns(info, text, diag))
     if sqlstate == "23503" or "FOREIGN KEY constraint failed" in text:
         if diag is not None and diag.message_detail:
             match = _PG_KEY.search(diag.message_detail)

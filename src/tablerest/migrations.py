@@ -24,6 +24,7 @@ cascade) and checked before it commits.
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -197,7 +198,7 @@ def make(migrations: Migrations, message: str, *, empty: bool = False) -> MadeMi
         changes.extend(describe(script.upgrade_ops.ops))
         script.downgrade_ops = script.upgrade_ops.reverse()  # with the names given above
 
-    with _connected(migrations, config):
+    with _connected(migrations, config), _expression_indexes():
         written = command.revision(config, message=message, autogenerate=True,
                                    process_revision_directives=collect)
     return _made(written, changes)
@@ -212,7 +213,7 @@ def diff(migrations: Migrations) -> list[Change]:
     from alembic.autogenerate import produce_migrations
 
     metadata = _require_metadata(migrations)
-    with migrations.engine.connect() as connection:
+    with migrations.engine.connect() as connection, _expression_indexes():
         context = MigrationContext.configure(connection, opts={
             "compare_type": True, "target_metadata": metadata, "render_as_batch": True})
         script = produce_migrations(context, metadata)
@@ -375,6 +376,19 @@ def _connected(migrations: Migrations, config: Config) -> Iterator[Connection]:
                 connection.rollback()
             if sqlite:
                 _driver_execute(connection, "PRAGMA foreign_keys=ON")
+
+
+@contextmanager
+def _expression_indexes() -> Iterator[None]:
+    """Autogenerate without the warnings that SQLite cannot reflect an index on an
+    expression (``lower(name)``): such an index is compared on PostgreSQL only, and is
+    written into migrations by hand."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Skipped unsupported reflection of expression-based index")
+        warnings.filterwarnings(
+            "ignore", message="autogenerate skipping metadata-specified expression-based")
+        yield
 
 
 def _driver_execute(connection: Connection, sql: str) -> None:

@@ -11,6 +11,7 @@ Subclass ``Resource`` and set class attributes, or pass the same names as keywor
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -203,6 +204,21 @@ class Resource:
     @property
     def options(self) -> Mapping[str, Any]:
         return self._options
+
+    def for_dialect(self, name: str) -> Resource:
+        """This resource as served from a database of dialect ``name`` (``"sqlite"``,
+        ``"postgresql"``...): a copy whose fields bound integers by what the columns hold
+        there. The description is built before the engine is known, and one resource may be
+        served by apps on different engines; ``self`` when nothing differs."""
+        info = self.info.for_dialect(name)
+        if info is self.info:
+            return self
+        served = copy.copy(self)
+        served.info = info
+        served.visible = {key: info.fields[key] for key in self.visible}
+        served.writable_fields = {key: info.fields[key] for key in self.writable_fields}
+        served.updatable_fields = {key: info.fields[key] for key in self.updatable_fields}
+        return served
 
     # -- hooks: override in a subclass ---------------------------------------------------
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -36,9 +36,16 @@ class FieldInfo:
     format: str | None = None  # "email", "uuid", "date", "date-time" ...
     is_timestamp: bool = False
     is_password: bool = False
-    #: Integers: the range of the declared type. Decimals: digits allowed before the point.
+    #: Integers: the range the column holds (see ``for_dialect``). Decimals: digits allowed
+    #: before and after the point.
     int_range: tuple[int, int] | None = None
     integer_digits: int | None = None
+    decimal_places: int | None = None
+    #: Text: the fewest characters a value may have (``Password(min_length=8)``).
+    min_length: int | None = None
+    #: Text: the one spelling a value is stored in (``Email``, ``Name``); ``ValueError``
+    #: when the value cannot be stored.
+    normalize: Callable[[str], str] | None = None
 
     @property
     def required_on_create(self) -> bool:
@@ -79,6 +86,17 @@ class TableInfo:
                 return info
         return None
 
+    def for_dialect(self, dialect: str) -> TableInfo:
+        """This description as served from a ``dialect`` database: integer ranges are what
+        its columns hold there (every SQLite integer is 64-bit). ``self`` when none changes."""
+        ranges = {name: int_range(info.column, dialect) for name, info in self.fields.items()
+                  if info.int_range is not None}
+        changed = {name: replace(self.fields[name], int_range=found)
+                   for name, found in ranges.items() if found != self.fields[name].int_range}
+        if not changed:
+            return self
+        return replace(self, fields={**self.fields, **changed})
+
 
 def python_type_of(column: Column[Any]) -> type:
     """The Python type a column's values have; ``object`` when SQLAlchemy cannot say."""
@@ -115,17 +133,24 @@ def _type_impl(column: Column[Any]) -> sa.types.TypeEngine[Any]:
     return impl if isinstance(impl, sa.types.TypeEngine) else column.type
 
 
-def _int_range(column: Column[Any]) -> tuple[int, int] | None:
-    """The declared integer type's range: what PostgreSQL enforces, and SQLite is held to."""
+def int_range(column: Column[Any], dialect: str | None = None) -> tuple[int, int] | None:
+    """The range of values ``column`` holds on ``dialect``; None: not an integer column.
+
+    SQLite stores every integer in up to 8 bytes, whatever type the column declares; other
+    engines (and an unknown one) hold what the declared type says: PostgreSQL's
+    ``smallint`` 16 bits, ``integer`` 32, ``bigint`` 64.
+    """
     impl = _type_impl(column)
-    if isinstance(impl, sa.SmallInteger):
+    if not isinstance(impl, sa.Integer):
+        return None
+    if dialect == "sqlite":
+        bits = 64
+    elif isinstance(impl, sa.SmallInteger):
         bits = 16
     elif isinstance(impl, sa.BigInteger):
         bits = 64
-    elif isinstance(impl, sa.Integer):
-        bits = 32
     else:
-        return None
+        bits = 32
     return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
@@ -136,6 +161,26 @@ def _integer_digits(column: Column[Any]) -> int | None:
         if isinstance(precision, int):
             return precision - (scale if isinstance(scale, int) else 0)
     return None
+
+
+def _decimal_places(column: Column[Any]) -> int | None:
+    impl = _type_impl(column)
+    if isinstance(impl, sa.Numeric) and not isinstance(impl, sa.Float):
+        scale = impl.scale
+        return scale if isinstance(scale, int) else None
+    return None
+
+
+def _min_length(column: Column[Any]) -> int | None:
+    declared = column.info.get("min_length", getattr(column.type, "min_length", None))
+    return declared if isinstance(declared, int) else None
+
+
+def _normalizer(column: Column[Any]) -> Callable[[str], str] | None:
+    if not getattr(column.type, "tablerest_normalized", False):
+        return None
+    found = getattr(column.type, "normalize", None)
+    return found if callable(found) else None
 
 
 def describe_column(name: str, column: Column[Any]) -> FieldInfo:
@@ -161,8 +206,11 @@ def describe_column(name: str, column: Column[Any]) -> FieldInfo:
         format=_format_of(column, python_type),
         is_timestamp=name in TIMESTAMP_NAMES and python_type is dt.datetime,
         is_password=bool(getattr(column.type, "tablerest_password", False)),
-        int_range=_int_range(column) if python_type is int else None,
+        int_range=int_range(column) if python_type is int else None,
         integer_digits=_integer_digits(column),
+        decimal_places=_decimal_places(column),
+        min_length=_min_length(column),
+        normalize=_normalizer(column),
     )
 
 

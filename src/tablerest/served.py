@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Engine, FromClause
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import Column
 
-from .coerce import coerce
+from .coerce import coerce_key
 from .cursors import Cursors
 from .errors import BadRequest, FieldError, NotFound, ValidationFailed
 from .integrity import translate
@@ -117,7 +117,7 @@ class Served:
             raise NotFound(f"No {self.name} item has the key {raw!r}: expected "
                            f"{len(self.key_fields)} comma-separated key values.")
         try:
-            return tuple(coerce(info, part) for info, part in zip(self.key_fields, parts,
+            return tuple(coerce_key(info, part) for info, part in zip(self.key_fields, parts,
                                                                   strict=True))
         except ValueError:
             raise self.not_found(raw) from None

@@ -12,15 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal, Protocol
 
 import jsonschema
 import orjson
 import pydantic
-from pydantic import AfterValidator, EmailStr, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, EmailStr, StringConstraints
 
-from .coerce import coerce
+from .coerce import check_places, coerce
 from .errors import ConfigurationError, FieldError, ValidationFailed
 from .schema import FieldInfo
 
@@ -66,10 +66,35 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def _digits_check(digits: int) -> Any:
+def _digits_check(info: FieldInfo) -> Any:
+    digits = info.integer_digits
+
     def check(value: decimal.Decimal) -> decimal.Decimal:
-        if value != 0 and value.adjusted() + 1 > digits:
+        if digits is not None and value != 0 and value.adjusted() + 1 > digits:
             raise ValueError(f"At most {digits} digits are allowed before the point.")
+        _follow_rules(info, value)
+        return value
+
+    return AfterValidator(check)
+
+
+def _normalizing(normalize: Callable[[str], str]) -> Any:
+    """Normalize text before its other checks, so lengths and formats see what is stored."""
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # the type check that follows refuses it
+        try:
+            return normalize(value)
+        except ValueError as exc:
+            raise ValueError(f"The text {exc}.") from None
+
+    return BeforeValidator(check)
+
+
+def _length_check(max_length: int | None) -> Any:
+    def check(value: str) -> str:
+        if max_length is not None and len(value) > max_length:
+            raise ValueError(f"At most {max_length} characters are allowed.")
         return value
 
     return AfterValidator(check)
@@ -77,21 +102,62 @@ def _digits_check(digits: int) -> Any:
 
 def _annotation(info: FieldInfo) -> Any:
     kind: Any = info.python_type
+    # Text is normalized first (Email, Name): lengths and formats see what is stored.
+    normalize = () if info.normalize is None else (_normalizing(info.normalize),)
     if info.format == "email":
-        kind = Annotated[EmailStr, AfterValidator(_no_nul)]
+        kind = Annotated[(EmailStr, *normalize, AfterValidator(_no_nul),
+                          _length_check(info.max_length))]
     elif info.format == "uuid" and kind is str:
         kind = uuid.UUID
     elif kind is str:
-        min_length = info.column.info.get("min_length")
-        kind = Annotated[str, StringConstraints(max_length=info.max_length,
-                                                min_length=min_length), AfterValidator(_no_nul)]
+        kind = Annotated[(str, *normalize, StringConstraints(max_length=info.max_length,
+                                                             min_length=info.min_length),
+                          AfterValidator(_no_nul))]
     elif kind is int and info.int_range is not None:
         kind = Annotated[int, pydantic.Field(ge=info.int_range[0], le=info.int_range[1])]
-    elif kind is decimal.Decimal and info.integer_digits is not None:
-        kind = Annotated[decimal.Decimal, _digits_check(info.integer_digits)]
+    elif kind is decimal.Decimal and (info.integer_digits is not None
+                                      or info.decimal_places is not None):
+        kind = Annotated[decimal.Decimal, _digits_check(info)]
     elif kind not in _PLAIN_TYPES:
         kind = Any
     return kind | None if info.nullable else kind
+
+
+def column_rules(fields: Mapping[str, FieldInfo], values: Mapping[str, Any],
+                 where: str) -> dict[str, Any]:
+    """What an override's values go through too (the default validator has them built in):
+    text in its stored spelling, at least its minimum length (a password is never empty),
+    decimals within their column's places. The column types would refuse or round them."""
+    out: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for name, value in values.items():
+        info = fields.get(name)
+        if info is not None and value is not None:
+            try:
+                value = _follow_rules(info, value)
+            except ValueError as exc:
+                errors.append(FieldError(_label(where, name), str(exc)))
+        out[name] = value
+    if errors:
+        names = ", ".join(sorted({repr(error.field) for error in errors}))
+        raise ValidationFailed(f"The body is invalid in {names}.", errors)
+    return out
+
+
+def _follow_rules(info: FieldInfo, value: Any) -> Any:
+    if isinstance(value, str) and info.normalize is not None:
+        try:
+            value = info.normalize(value)
+        except ValueError as exc:
+            raise ValueError(f"The text {exc}.") from None
+    if isinstance(value, str) and info.min_length is not None and len(value) < info.min_length:
+        raise ValueError(f"At least {info.min_length} characters are required.")
+    try:
+        check_places(info, value)
+    except ValueError:
+        raise ValueError(f"At most {info.decimal_places} digits are allowed after the point; "
+                         "the column would round the value.") from None
+    return value
 
 
 def _to_column_value(info: FieldInfo, value: Any) -> Any:
@@ -146,7 +212,7 @@ class PydanticOverride:
         except pydantic.ValidationError as exc:
             raise _from_pydantic(exc, where) from exc
         values = parsed.model_dump(exclude_unset=True)
-        return _known_columns(values, self.fields, where)
+        return column_rules(self.fields, _known_columns(values, self.fields, where), where)
 
 
 _FORMATS = jsonschema.FormatChecker()
@@ -191,7 +257,7 @@ class JsonSchemaOverride:
                     f"The field {name!r} is invalid: {exc}.",
                     [FieldError(_label(where, name), str(exc))],
                 ) from None
-        return out
+        return column_rules(self.fields, out, where)
 
 
 def _schema_errors(error: jsonschema.ValidationError, where: str) -> list[FieldError]:
@@ -232,6 +298,8 @@ def _from_pydantic(exc: pydantic.ValidationError, where: str) -> ValidationFaile
         message = str(error["msg"])
         if error["type"] == "missing":
             message = "This field is required."
+        elif error["type"] == "value_error" and "error" in error.get("ctx", {}):
+            message = str(error["ctx"]["error"])  # our own sentence, without "Value error, "
         errors.append(FieldError(_label(where, location) or where or "body", message))
     names = ", ".join(sorted({repr(error.field) for error in errors}))
     return ValidationFailed(f"The body is invalid in {names}.", errors)

@@ -1,4 +1,9 @@
-"""The microblog's tables: users, their messages, and who follows whom."""
+"""The microblog's tables: users, their messages, and who follows whom.
+
+Names and emails are stored normalized (``Name``, ``Email``) and are unique whatever their
+case; passwords have at least 8 characters. On SQLite every table is made with
+``AUTOINCREMENT`` (``Model``): a deleted user's id is never handed to the next sign-up.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,14 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    String,
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from tablerest import Email, Model, Password, Timestamps
+from tablerest import Email, Model, Name, Password, Timestamps
 from tablerest.migrations import NAMING_CONVENTION
 
 
@@ -43,9 +48,9 @@ class User(Base, Timestamps):
     __fillable__ = ("name", "email", "password")
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    email: Mapped[str] = mapped_column(Email(120), unique=True)
-    password: Mapped[str] = mapped_column(Password)
+    name: Mapped[str] = mapped_column(Name(64), unique=True)
+    email: Mapped[str] = mapped_column(Email(120), unique=True)  # stored in lower case
+    password: Mapped[str] = mapped_column(Password(min_length=8))
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="author", passive_deletes=True, order_by="Message.id")
@@ -74,3 +79,9 @@ class Message(Base, Timestamps):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
 
     author: Mapped[User] = relationship(back_populates="messages")
+
+
+# `Jane` cannot sign up beside `jane`: a sign-up that breaks this index is a 409 naming
+# `name`. SQLite's lower() folds ASCII letters only; PostgreSQL's follows the database's
+# locale.
+Index("uq_users_lower_name", func.lower(User.__table__.c.name), unique=True)

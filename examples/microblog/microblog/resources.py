@@ -88,7 +88,8 @@ class Messages(Resource):
 
 def timeline(ctx: RequestContext, key: str) -> sa.ColumnElement[bool]:
     """The messages of the users ``key`` follows, and their own."""
-    user_id = url_key(User.id, key)  # 404 for a key no users.id can hold
+    user_id = url_key(User.id, key, ctx.connection.dialect.name)  # 404 unless canonical
+    # and within what users.id can hold on this database
     if ctx.first(USER_EXISTS, id=user_id) is None:
         raise NotFound(f"No users item has the key {key!r}.")
     followed = sa.select(follows.c.followed_id).where(follows.c.follower_id == user_id)

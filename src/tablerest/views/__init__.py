@@ -32,7 +32,9 @@ View = Callable[..., Response]
 
 def register(app: Flask, state: State, resource: Resource) -> Served:
     """Serve ``resource`` on ``app``: its list, query and item routes."""
-    served = Served(resource, state.engine_for(resource.bind_), state.settings)
+    engine = state.engine_for(resource.bind_)
+    # Integer ranges and the like are the engine's (SQLite integers are all 64-bit).
+    served = Served(resource.for_dialect(engine.dialect.name), engine, state.settings)
     lists, items = Lists(served, state), Items(served, state)
     base = f"/{served.name}"
     writes = served.resource.allows_writes
