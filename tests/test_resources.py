@@ -190,11 +190,16 @@ def test_delete_removes_the_item_and_cascades(client: FlaskClient, engine: sa.En
 def test_delete_forbidden_by_a_foreign_key_is_409(client: FlaskClient, engine: sa.Engine) -> None:
     client.post("/countries", json={"code": "fr", "name": "France"})
     client.post("/country_names", json={"country_code": "fr", "lang": "de", "name": "Frankreich"})
+    client.post("/country_names", json={"country_code": "fr", "lang": "en", "name": "France"})
     response = client.delete("/countries/fr")
     assert response.status_code == 409
     assert response.mimetype == "application/problem+json"
+    # It names what still refers to the item, and how many rows.
+    assert response.get_json()["errors"] == [
+        {"field": "country_names", "message": "2 rows still refer to this item."}]
     assert rows(engine, "SELECT code FROM countries") == [{"code": "fr"}]
-    assert rows(engine, "SELECT lang FROM country_names") == [{"lang": "de"}]
+    assert rows(engine, "SELECT lang FROM country_names ORDER BY lang") == [
+        {"lang": "de"}, {"lang": "en"}]
 
 
 # -- keys --------------------------------------------------------------------------------------

@@ -121,6 +121,57 @@ def missing_references(
     return missing
 
 
+def still_referenced(engine: Engine, info: TableInfo, row: Mapping[str, Any],
+                     ) -> list[tuple[str, int]]:
+    """What still refers to ``row`` (a row of ``info``'s table, by field): for each table of
+    the metadata with a foreign key to it, the relation's name (the table's name when no
+    relation reaches it) and how many of its rows refer to ``row``."""
+    by_column = {field.column.name: name for name, field in info.fields.items()}
+    names = {tuple((local.name, remote.name) for local, remote in relation.pairs): name
+             for name, relation in info.relations.items() if relation.kind == "to_many"}
+    found: list[tuple[str, int]] = []
+    with engine.connect() as connection:
+        for table in info.table.metadata.tables.values():
+            for constraint in table.foreign_key_constraints:
+                if constraint.referred_table is not info.table:
+                    continue
+                pairs = [(element.column, element.parent) for element in constraint.elements]
+                values = [row.get(by_column.get(local.name, "")) for local, _ in pairs]
+                if any(value is None for value in values):
+                    continue
+                count = connection.execute(
+                    sa.select(sa.func.count()).select_from(table).where(*(
+                        remote == value for (_, remote), value in zip(pairs, values,
+                                                                      strict=True)))
+                ).scalar_one()
+                if count:
+                    key = tuple((local.name, remote.name) for local, remote in pairs)
+                    found.append((names.get(key, table.name), int(count)))
+    return found
+
+
+def delete_conflict(exc: DBAPIError, info: TableInfo, engine: Engine,
+                    row: Mapping[str, Any]) -> ProblemError | None:
+    """The 409 of a delete that foreign keys forbid, naming what still refers to the row."""
+    original = exc.orig
+    if getattr(original, "sqlstate", None) != "23503" and \
+            "FOREIGN KEY constraint failed" not in str(original):
+        return translate(exc, info, engine)
+    referring = still_referenced(engine, info, row)
+    if not referring:
+        diag = getattr(original, "diag", None)
+        table = getattr(diag, "table_name", None) or "another table"
+        referring = [(table, 1)]
+    shown = ", ".join(f"{name!r}" for name, _ in referring)
+    return Conflict(
+        f"Other rows still refer to this item ({shown}); delete or change them first, or "
+        "let the schema cascade the delete.",
+        [FieldError(name, f"{count} row{'s' if count != 1 else ''} still refer"
+                          f"{'s' if count == 1 else ''} to this item.")
+         for name, count in referring],
+    )
+
+
 def translate(
     exc: DBAPIError, info: TableInfo, engine: Engine, values: Mapping[str, Any] | None = None
 ) -> ProblemError | None:

@@ -20,7 +20,7 @@ from sqlalchemy.sql.schema import Column
 from .coerce import coerce_key
 from .cursors import Cursors
 from .errors import BadRequest, FieldError, NotFound, ValidationFailed
-from .integrity import translate
+from .integrity import delete_conflict, translate
 from .orm import hash_password
 from .query.compile import Scope as SqlScope
 from .query.compile import SortColumn, include_links
@@ -185,6 +185,10 @@ class Served:
 
     def translate_errors(self, exc: DBAPIError, values: Mapping[str, Any] | None) -> Exception:
         problem = translate(exc, self.info, self.engine, values)
+        return problem if problem is not None else exc
+
+    def delete_errors(self, exc: DBAPIError, current: Mapping[str, Any]) -> Exception:
+        problem = delete_conflict(exc, self.info, self.engine, current)
         return problem if problem is not None else exc
 
     def insert(self, ctx: RequestContext, values: dict[str, Any]) -> dict[str, Any]:

@@ -119,6 +119,6 @@ class Items(Views):
             try:
                 served.sql.delete(served.writer(ctx), key)
             except DBAPIError as exc:
-                raise served.translate_errors(exc, None) from exc
+                raise served.delete_errors(exc, current) from exc
             resource.after_delete(current, ctx)
         return Response(status=204)
