@@ -9,7 +9,9 @@ from .errors import FieldError as FieldError
 from .errors import Forbidden as Forbidden
 from .errors import NotFound as NotFound
 from .errors import ProblemError as ProblemError
+from .errors import ServiceUnavailable as ServiceUnavailable
 from .errors import TableRestError as TableRestError
+from .errors import TooManyRequests as TooManyRequests
 from .errors import Unauthorized as Unauthorized
 from .errors import ValidationFailed as ValidationFailed
 from .extension import TableRest as TableRest
@@ -32,7 +34,7 @@ from .settings import Settings as Settings
 __all__ = [
     "BadRequest", "ConfigurationError", "Conflict", "Email", "FieldError", "Forbidden",
     "Model", "Name", "NotFound", "Password", "PasswordHash", "Policy", "ProblemError",
-    "RequestContext", "Resource", "Seeder", "Settings", "TableRest", "TableRestError", "Timestamps",
-    "Unauthorized", "ValidationFailed", "create_engine", "hash_password", "raw_sql", "reflect",
-    "session", "url_key",
+    "RequestContext", "Resource", "Seeder", "ServiceUnavailable", "Settings", "TableRest",
+    "TableRestError", "Timestamps", "TooManyRequests", "Unauthorized", "ValidationFailed",
+    "create_engine", "hash_password", "raw_sql", "reflect", "session", "url_key",
 ]
