@@ -60,7 +60,7 @@ def url_key(column: Any, raw: str, dialect: str | None = None) -> Any:
     try:
         return coerce_key(info, raw)
     except ValueError:
-        raise NotFound(f"No {column.table.name} row has the key {raw!r}.") from None
+        raise NotFound(f"No {column.table.name} item has the key {raw!r}.") from None
 
 
 def coerce_key(info: FieldInfo, raw: str) -> Any:
