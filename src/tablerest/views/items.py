@@ -6,6 +6,8 @@ never reads a body and never writes), and a method the route does not serve is a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Response, request
@@ -14,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from ..database import write_transaction
 from ..errors import NotFound
 from ..http import etag_of, json_response, wants_json
+from ..resource import RequestContext
 from ..serialization import dumps
 from ..timestamps import utcnow_for
 from .base import (
@@ -78,15 +81,23 @@ class Items(Views):
             return Response(status=304, headers={"ETag": etag})
         return json_response(body, headers={"ETag": etag})
 
-    def update(self, raw_key: str, values: dict[str, Any]) -> Response:
+    @contextmanager
+    def locked(self, key: tuple[Any, ...]) -> Iterator[tuple[RequestContext, dict[str, Any]]]:
+        """A write transaction holding the item (locked on PostgreSQL), its preconditions met:
+        the request's context and the item as it is now."""
         served = self.served
-        resource = served.resource
-        key = served.parse_key(raw_key)
         with write_transaction(served.engine) as connection:
             ctx = self.context(connection)
             current = served.select_item(ctx, key, lock=True)
             check_if_match(current)
             check_if_none_match_on_write()
+            yield ctx, current
+
+    def update(self, raw_key: str, values: dict[str, Any]) -> Response:
+        served = self.served
+        resource = served.resource
+        key = served.parse_key(raw_key)
+        with self.locked(key) as (ctx, current):
             resource.policy_.can_update(ctx, current, values)
             resource.before_update(current, values, ctx)
             item = current
@@ -109,11 +120,7 @@ class Items(Views):
         served = self.served
         resource = served.resource
         key = served.parse_key(raw_key)
-        with write_transaction(served.engine) as connection:
-            ctx = self.context(connection)
-            current = served.select_item(ctx, key, lock=True)
-            check_if_match(current)
-            check_if_none_match_on_write()
+        with self.locked(key) as (ctx, current):
             resource.policy_.can_delete(ctx, current)
             resource.before_delete(current, ctx)
             try:
