@@ -221,6 +221,7 @@ def item_page(served: Served, item: dict[str, Any], body: bytes) -> Response:
     to_one = [{"name": visible(name), "href": href} for name, href in
               _to_one_targets(served, item)]
     key = location.rsplit("/", 1)[-1]
+    shown_key = ",".join(str(item[info.name]) for info in served.key_fields)
     signed_in = session.principal()
     edit = delete = None
     if signed_in is not None and served.resource.allows_writes:
@@ -229,7 +230,7 @@ def item_page(served: Served, item: dict[str, Any], body: bytes) -> Response:
                     "fields": form_fields(served, "update", item)}
         if _allowed(served, "delete", item):
             delete = {"action": f"/-/forms/{quote(served.name, safe='')}/{key}/delete"}
-    title = f"{visible(served.name)} {visible(key)}"
+    title = f"{visible(served.name)} {visible(shown_key)}"
     return render([f"{served.name}/item.html", "tablerest/item.html"],
                   title=title_of(title), heading=title, resource=served.name, item=item,
                   fields=fields, related=related, to_one=to_one, json=inert_json(body),
