@@ -116,8 +116,9 @@ def csrf_token() -> str:
 
 def check_csrf() -> None:
     """403 unless the form comes from this site's page: same origin, the cookie's token."""
+    # Under ``Referrer-Policy: no-referrer`` browsers send ``Origin: null`` with forms.
     origin = request.headers.get("Origin")
-    if origin is not None and origin != request.host_url.rstrip("/"):
+    if origin not in (None, "null") and origin != request.host_url.rstrip("/"):
         raise Forbidden(f"The form was sent from another site ({origin!r}); forms are "
                         "accepted only from this site's pages.")
     if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
