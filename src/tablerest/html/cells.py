@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from markupsafe import Markup, escape
 
 #: Characters of a list cell shown before it is cut (the item page shows every one).
 TRUNCATE = 120
@@ -85,3 +86,21 @@ def cell(value: Any, limit: int | None = TRUNCATE, href: str | None = None) -> C
     if truncated:
         text = text[:limit]
     return Cell(visible(text), href, external, truncated=truncated, numeric=numeric)
+
+
+def cell_html(shown: Cell) -> Markup:
+    """A list cell as markup, built here rather than by a macro per cell (a page of 100 rows
+    has hundreds): every value goes through ``escape``, as the templates would do."""
+    text = escape(shown.text)
+    if shown.href is not None:
+        rel = ' rel="nofollow noopener noreferrer"' if shown.external else ""
+        inner = f'<a href="{escape(shown.href)}"{rel}>{text}</a>'
+    elif shown.datetime is not None:
+        inner = f'<time datetime="{escape(shown.datetime)}">{text}</time>'
+    elif shown.null:
+        inner = '<span class="null">null</span>'
+    else:
+        inner = str(text)
+    cut = ('<span class="cut" title="Cut here; the item page shows all of it">…</span>'
+           if shown.truncated else "")
+    return Markup(f"<bdi>{inner}</bdi>{cut}")  # every part is escaped above
