@@ -305,9 +305,7 @@ def _current_stamp(login: Login | None, signer: TokenSigner, connection: Connect
 
 
 def token_view(state: State, login: Login) -> Callable[[], Response]:
-    """``POST /auth/token``: credentials in, a bearer token out; failed logins throttled
-    per account and per client address (``request.remote_addr``: behind a proxy, use
-    werkzeug's ``ProxyFix`` so that it is the client's)."""
+    """``POST /auth/token``: credentials in, a bearer token out (see :func:`log_in`)."""
 
     def post_token() -> Response:
         wants_json(request)
@@ -315,21 +313,28 @@ def token_view(state: State, login: Login) -> Callable[[], Response]:
         if not isinstance(body, dict):
             raise ValidationFailed("The body must be a JSON object with credentials.",
                                    [FieldError("body", "Expected an object.")])
-        account = login.account(body) if isinstance(login, AccountLogin) else None
-        address = request.remote_addr
-        throttle = state.login_throttle
-        throttle.check(account, address)  # before any hashing: refusals cost nothing
-        signer = state.token_signer
-        assert signer is not None
-        # The hashing slot first: logins waiting for one hold no database connection.
-        with state.hash_gate.slot(), state.engine.connect() as connection:
-            subject = login(body, connection)
-            if subject is None:
-                throttle.failed(account, address)
-                raise Unauthorized("The name, email or password is wrong.")
-            throttle.succeeded(account)
-            stamp = _current_stamp(login, signer, connection, subject)
-        return json_response(dumps(signer.issue(subject, stamp)),
+        return json_response(dumps(log_in(state, login, body, request.remote_addr)),
                              headers={"Cache-Control": "no-store"})
 
     return post_token
+
+
+def log_in(state: State, login: Login, credentials: Mapping[str, Any],
+           address: str | None) -> dict[str, Any]:
+    """A token for ``credentials``, or 401; failed logins throttled per account and per
+    client address (``request.remote_addr``: behind a proxy, use werkzeug's ``ProxyFix`` so
+    that it is the client's). The sign-in page calls it too."""
+    account = login.account(credentials) if isinstance(login, AccountLogin) else None
+    throttle = state.login_throttle
+    throttle.check(account, address)  # before any hashing: refusals cost nothing
+    signer = state.token_signer
+    assert signer is not None
+    # The hashing slot first: logins waiting for one hold no database connection.
+    with state.hash_gate.slot(), state.engine.connect() as connection:
+        subject = login(credentials, connection)
+        if subject is None:
+            throttle.failed(account, address)
+            raise Unauthorized("The name, email or password is wrong.")
+        throttle.succeeded(account)
+        stamp = _current_stamp(login, signer, connection, subject)
+    return signer.issue(subject, stamp)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -158,6 +158,12 @@ class ServiceUnavailable(ProblemError):
     title = "Service Unavailable"
 
 
+#: ``page(problem, body)`` -> an HTML page of the problem, or None when the request does not
+#: ask for HTML. ``tablerest.html`` registers it; errors stay problem+json without it.
+ErrorPage = Callable[[dict[str, Any], bytes], "Response | None"]
+ERROR_PAGES: list[ErrorPage] = []
+
+
 def problem_response(
     status: int, title: str, detail: str, extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
@@ -166,17 +172,23 @@ def problem_response(
                             "detail": detail}
     if extra:
         body.update(extra)
-    response = Response(orjson.dumps(body), status=status, mimetype=PROBLEM_JSON)
-    for name, value in (headers or {}).items():
+    return _respond(body, status, headers or {})
+
+
+def _respond(problem: dict[str, Any], status: int, headers: dict[str, str]) -> Response:
+    """The problem as problem+json, or as the HTML page the request asks for."""
+    body = orjson.dumps(problem)
+    response = ERROR_PAGES[0](problem, body) if ERROR_PAGES else None
+    if response is None:
+        response = Response(body, status=status, mimetype=PROBLEM_JSON)
+    response.status_code = status
+    for name, value in headers.items():
         response.headers[name] = value
     return response
 
 
 def _render_problem(error: ProblemError) -> Response:
-    response = Response(orjson.dumps(error.body()), status=error.status, mimetype=PROBLEM_JSON)
-    for name, value in error.headers.items():
-        response.headers[name] = value
-    return response
+    return _respond(error.body(), error.status, error.headers)
 
 
 def _render_http_exception(error: HTTPException) -> Response:

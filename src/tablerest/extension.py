@@ -19,6 +19,7 @@ from .auth import Login, TokenSigner, bearer_principal, check_token_first, token
 from .database import configure_engine, create_engine
 from .errors import ConfigurationError, register_error_handlers
 from .headers import register_headers
+from .html import register_html
 from .openapi import register_openapi
 from .resource import Resource
 from .settings import Settings, build_settings, load_environment
@@ -67,6 +68,7 @@ class TableRest:
         app.config.setdefault("MAX_CONTENT_LENGTH", settings.max_body_bytes)
         register_error_handlers(app)
         register_headers(app)
+        register_html(app, state)  # its cookie hook runs before check_token_first
         register_openapi(app)
         app.teardown_appcontext(_close_session)
         if self.index:

@@ -2,8 +2,13 @@
 streams and the docs get them too:
 
 - ``X-Content-Type-Options: nosniff``: a browser never guesses a type the server did not send;
+- ``Vary: Accept``: one URL answers JSON, HTML, CSV or NDJSON by ``Accept`` (errors too), so a
+  cache must never hand one client's representation to another;
 - a Content-Security-Policy on the docs page (``/docs``), which runs only the scripts it
   serves itself (no inline script, nothing from elsewhere);
+- on the HTML pages (``tablerest.html``) a stricter policy still (nothing inline, nothing from
+  elsewhere, no frames, forms posting only here), ``Referrer-Policy: no-referrer`` and
+  ``X-Robots-Tag: noindex, nofollow``; a page seen signed in is ``private, no-store``;
 - ``Cache-Control: private`` on the answer to a request that carries ``Authorization``, so a
   shared cache never keeps one caller's data for another, unless the response already keeps
   itself out of every cache (``no-store``).
@@ -20,6 +25,13 @@ DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inl
             "frame-ancestors 'none'")
 #: The endpoints whose HTML pages get ``DOCS_CSP``.
 DOCS_PAGES = frozenset({"tablerest.docs"})
+#: The browsable pages' policy: the one stylesheet and script tablerest serves, nothing else.
+PAGES_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+             "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+#: The WSGI environ key ``tablerest.html`` sets when a page is drawn for a signed-in caller.
+SIGNED_IN = "tablerest.html.signed_in"
+#: Endpoints that do not negotiate (files): no ``Vary: Accept``.
+FILES = frozenset({"tablerest_html.static"})
 
 
 def register_headers(app: Flask) -> None:
@@ -31,11 +43,28 @@ def register_headers(app: Flask) -> None:
 def security_headers(response: Response) -> Response:
     """The ``after_request`` hook: see the module docstring."""
     response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.endpoint not in FILES:
+        response.vary.add("Accept")
     if request.endpoint in DOCS_PAGES:
         response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
+    elif response.mimetype == "text/html":
+        _page_headers(response)
     if "Authorization" in request.headers:
         _private(response)
     return response
+
+
+def _page_headers(response: Response) -> None:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", PAGES_CSP)
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Robots-Tag", "noindex, nofollow")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if request.environ.get(SIGNED_IN):
+        cache = response.cache_control
+        cache.public = False
+        cache.private = True
+        cache.no_store = True
 
 
 def _private(response: Response) -> None:

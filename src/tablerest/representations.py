@@ -6,6 +6,11 @@ client reads, so memory stays flat whatever the size of the export, and a stream
 without ``limit`` returns every matching row. An ``Accept`` header that matches none of
 these is a 406.
 
+HTML (``tablerest.html`` registers it with :func:`offer_pages`) is chosen only when the
+client prefers ``text/html`` strictly over JSON, as browsers do; ``*/*``, ties and no
+``Accept`` get JSON. ``?__as__=html|json|csv|ndjson`` overrides ``Accept``: no filter can be
+named so (a filter follows at most one relation, ``a__b__op``), so it never shadows a field.
+
 CSV follows RFC 4180 (the ``csv`` module's quoting, CRLF line ends): a header row of field
 names, then one row per item; null is an empty field, booleans are ``true``/``false``, and
 datetimes, dates, UUIDs and decimals are written as in JSON. NDJSON is one JSON object per
@@ -31,7 +36,7 @@ from typing import Any
 
 from flask import Request, current_app, has_app_context
 
-from .errors import NotAcceptable
+from .errors import BadRequest, FieldError, NotAcceptable
 from .serialization import dumps
 
 JSON = "application/json"
@@ -41,10 +46,18 @@ PROBLEM_JSON = "application/problem+json"
 Render = Callable[[Sequence[str], Iterable[list[tuple[Any, ...]]]], Iterator[bytes]]
 
 
+HTML = "text/html"
+#: The query parameter that overrides ``Accept`` (see the module docstring).
+FORMAT_PARAMETER = "__as__"
+FORMATS = {"json": JSON, "html": HTML, "csv": "text/csv", "ndjson": "application/x-ndjson"}
+
+
 @dataclass(frozen=True)
 class Representation:
     mimetype: str
     render: Render | None = None  # None: the JSON envelope, built by the views
+    #: HTML: the page renderer the views hand the envelope or the item to.
+    pages: Any = None
 
     @property
     def streamed(self) -> bool:
@@ -53,6 +66,48 @@ class Representation:
 
 JSON_LIST = Representation(JSON)
 STREAMED: dict[str, Representation] = {}
+#: The HTML representation, once ``tablerest.html`` registered its pages.
+PAGES: list[Representation] = []
+
+
+def offer_pages(pages: Any) -> None:
+    """Offer HTML pages rendered by ``pages``; a second registration is refused."""
+    if PAGES:
+        raise ValueError("HTML pages are already registered.")
+    PAGES.append(Representation(HTML, pages=pages))
+
+
+def requested_format(req: Request) -> str | None:
+    """The media type ``?__as__=`` asks for, or None; 400 for an unknown one."""
+    values = req.args.getlist(FORMAT_PARAMETER)
+    if not values:
+        return None
+    if len(values) > 1 or values[0] not in FORMATS:
+        raise BadRequest(
+            f"The query parameter {FORMAT_PARAMETER!r} takes one of "
+            f"{', '.join(FORMATS)}; got {', '.join(map(repr, values))}.",
+            [FieldError(FORMAT_PARAMETER, "Expected one of " + ", ".join(FORMATS) + ".")])
+    return FORMATS[values[0]]
+
+
+def prefers_html(req: Request) -> bool:
+    """Whether ``req`` asks for HTML: by ``?__as__=html``, or by an ``Accept`` that ranks
+    ``text/html`` strictly above JSON and above every other type the server offers."""
+    if not PAGES:
+        return False
+    try:
+        forced = requested_format(req)
+    except BadRequest:
+        forced = None
+    if forced is not None:
+        return forced == HTML
+    if not req.headers.get("Accept"):
+        return False
+    accept = req.accept_mimetypes
+    html = accept.quality(HTML)
+    others = [accept.quality(JSON), accept.quality(PROBLEM_JSON),
+              *(accept.quality(mimetype) for mimetype in STREAMED)]
+    return html > 0 and all(html > other for other in others)
 
 
 def representation(mimetype: str) -> Callable[[Render], Render]:
@@ -68,8 +123,13 @@ def representation(mimetype: str) -> Callable[[Render], Render]:
 
 
 def negotiate(request: Request, streamed: bool = True) -> Representation:
-    """The representation ``request`` prefers among JSON and, for lists (``streamed``), the
-    registered streamed ones; 406 when it accepts none of them."""
+    """The representation ``request`` prefers among JSON, HTML pages and, for lists
+    (``streamed``), the registered streamed ones; 406 when it accepts none of them."""
+    forced = requested_format(request)
+    if forced is not None:
+        return _forced(forced, streamed)
+    if prefers_html(request):
+        return PAGES[0]
     accept = request.headers.get("Accept")
     if not accept or accept == "*/*" or accept == JSON:
         return JSON_LIST
@@ -82,6 +142,17 @@ def negotiate(request: Request, streamed: bool = True) -> Representation:
     raise NotAcceptable(
         f"This URL answers with {', '.join(offered)}; the request accepts only {accept!r}."
     )
+
+
+def _forced(mimetype: str, streamed: bool) -> Representation:
+    if mimetype == JSON:
+        return JSON_LIST
+    if mimetype == HTML and PAGES:
+        return PAGES[0]
+    if streamed and mimetype in STREAMED:
+        return STREAMED[mimetype]
+    raise NotAcceptable(f"This URL does not answer with {mimetype}, which "
+                        f"{FORMAT_PARAMETER}= asks for.")
 
 
 @representation("application/x-ndjson")

@@ -15,7 +15,8 @@ from urllib.parse import quote
 
 from flask import Flask, Response, request
 
-from ..http import json_response, wants_json
+from ..http import json_response
+from ..representations import negotiate
 from ..resource import Resource
 from ..serialization import dumps
 from ..served import Served
@@ -96,10 +97,14 @@ def _add(app: Flask, state: State, served: Served, rule: str, kind: str, view: V
 
 def index_view(names: Callable[[], list[str]]) -> View:
     def index() -> Response:
-        wants_json(request)
+        shown = negotiate(request, streamed=False)
         no_query_parameters(request)
         resources = [{"name": name, "url": "/" + quote(name, safe="")} for name in names()]
-        return json_response(dumps({"resources": resources}))
+        body = dumps({"resources": resources})
+        if shown.pages is not None:
+            page: Response = shown.pages.index_page(resources, body)
+            return page
+        return json_response(body)
 
     return index
 

@@ -17,6 +17,7 @@ from ..http import etag_of, read_json, wants_json
 from ..query.model import Query
 from ..query.parse import parse_body, parse_url
 from ..reading import Reader, fast_reader, sql_reader
+from ..representations import FORMAT_PARAMETER
 from ..resource import RequestContext
 from ..serialization import dumps
 from ..served import Served
@@ -52,6 +53,7 @@ class Views:
         """The request's list query: from its JSON body (QUERY, FETCH, ``POST .../query``),
         from the query token of a body query's ``next`` link, else from its URL."""
         args = request.args.to_dict(flat=False)
+        args.pop(FORMAT_PARAMETER, None)  # chooses the representation, not the rows
         vocabulary = target.vocabulary
         token = args.get("cursor", [""])[-1]
         carried = None
@@ -120,8 +122,8 @@ def _without_page(body: Any) -> Any:
 
 def no_query_parameters(req: Request) -> None:
     """Items and writes take no query parameters: one refused is better than one ignored."""
-    if req.args:
-        names = ", ".join(sorted(req.args))
+    names = ", ".join(sorted(name for name in req.args if name != FORMAT_PARAMETER))
+    if names:
         raise BadRequest(f"This URL takes no query parameters, got {names}; fields, filters "
                          "and paging apply to lists.")
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from ..database import write_transaction
 from ..errors import NotFound
 from ..http import etag_of, json_response, wants_json
+from ..representations import negotiate
 from ..resource import RequestContext
 from ..serialization import dumps
 from ..timestamps import utcnow_for
@@ -61,7 +62,7 @@ class Items(Views):
         return self.update(key, values)
 
     def read(self, raw_key: str) -> Response:
-        wants_json(request)
+        shown = negotiate(request, streamed=False)
         no_query_parameters(request)
         served = self.served
         key = served.parse_key(raw_key)
@@ -74,6 +75,9 @@ class Items(Views):
             if not served.fast:
                 item = served.resource.render(item, reader.need_ctx())
         body = dumps(item)
+        if shown.pages is not None:  # no ETag: the page also shows who is signed in
+            page: Response = shown.pages.item_page(served, item, body)
+            return page
         etag = etag_of(body)
         # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" matches "x".
         if "If-None-Match" in request.headers and request.if_none_match.contains_weak(

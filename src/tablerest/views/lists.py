@@ -64,7 +64,11 @@ class Lists(Views):
         served = self.served
         if not served.resource.allows_writes:
             raise MethodNotAllowed(f"{served.name} is read-only.", ["GET", "HEAD"])
-        body = self.write_body()
+        return self.create_from(self.write_body())
+
+    def create_from(self, body: Any) -> Response:
+        """Create the item (or items) ``body`` holds; the HTML create form calls it too."""
+        served = self.served
         rows = self.write_rows(body, served, served.resource.writable_fields)
         with write_transaction(served.engine) as connection:
             ctx = self.context(connection)
@@ -157,7 +161,12 @@ def list_response(reader: Reader, asked: ListRequest, scope: SqlScope, target: S
             next_url = _next_url(request, name, str(value))
     envelope = {"items": items, "count": count, "limit": query.limit,
                 "offset": query.offset, "cursor": cursor, "next": next_url}
-    return json_response(dumps(envelope))
+    body = dumps(envelope)
+    if shown.pages is not None:
+        stack.close()  # the page is drawn after the connection is given back
+        drawn: Response = shown.pages.list_page(target, query, envelope, body)
+        return drawn
+    return json_response(body)
 
 
 def _next_url(req: Request, name: str, value: str) -> str:
