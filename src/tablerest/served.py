@@ -123,7 +123,8 @@ class Served:
             raise self.not_found(raw) from None
 
     def location(self, item: Mapping[str, Any]) -> str:
-        key = ",".join(quote(str(item[info.name]), safe="") for info in self.key_fields)
+        key = ",".join(str(value) if type(value) is int else quote(str(value), safe="")
+                       for value in (item[info.name] for info in self.key_fields))
         return f"/{self.name}/{key}"
 
     def read_scope(self, ctx: RequestContext | None) -> list[ColumnElement[bool]]:

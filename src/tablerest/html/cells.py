@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,3 +105,54 @@ def cell_html(shown: Cell) -> Markup:
     cut = ('<span class="cut" title="Cut here; the item page shows all of it">…</span>'
            if shown.truncated else "")
     return Markup(f"<bdi>{inner}</bdi>{cut}")  # every part is escaped above
+
+
+_NULL = '<td><bdi><span class="null">null</span></bdi></td>'
+_CUT = '<span class="cut" title="Cut here; the item page shows all of it">…</span>'
+
+
+def table_rows(items: Sequence[Mapping[str, Any]], names: Sequence[str],
+               item_href: Callable[[Mapping[str, Any]], str | None],
+               link_href: Callable[[str, Mapping[str, Any]], str | None],
+               linked: Collection[str] = ()) -> Markup:
+    """The ``<tr>`` rows of a list page, as one piece of markup.
+
+    A page of 100 rows has hundreds of cells: building them here in one pass costs a fraction
+    of a template loop (which yields every fragment). The markup is the same as ``cell`` and
+    ``cell_html`` give, and every value goes through ``escape``. ``linked`` names the
+    fields whose values link to an item (``link_href``).
+    """
+    rows: list[str] = []
+    for item in items:
+        href = item_href(item)
+        parts = ["<tr>"]
+        for index, name in enumerate(names):
+            value = item.get(name)
+            if index == 0 and href is not None:
+                text = str(value) if type(value) is int else cell(value).text
+                parts.append(f'<th scope="row"><a href="{escape(href)}">'
+                             f"{escape(text)}</a></th>")
+            elif value is None:
+                parts.append(_NULL)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                link = link_href(name, item)
+                text = str(value)
+                inner = text if link is None else f'<a href="{escape(link)}">{text}</a>'
+                parts.append(f'<td class="num"><bdi>{inner}</bdi></td>')
+            elif type(value) is str and not value.startswith(("http://", "https://")) \
+                    and name not in linked:
+                text = visible(value[:TRUNCATE])
+                cut = _CUT if len(value) > TRUNCATE else ""
+                parts.append(f"<td><bdi>{escape(text)}</bdi>{cut}</td>")
+            elif isinstance(value, dt.datetime):
+                moment = utc(value)
+                text = moment.isoformat(" ", "seconds")[:19] + " UTC"
+                parts.append(f'<td><bdi><time datetime="{moment.isoformat()}">{text}'
+                             "</time></bdi></td>")
+            else:
+                shown = cell(value, href=link_href(name, item))
+                numeric = ' class="num"' if shown.numeric else ""
+                parts.append(f"<td{numeric}>{cell_html(shown)}</td>")
+        parts.append("</tr>")
+        rows.append("".join(parts))
+    return Markup("\n".join(rows))  # every part is escaped above

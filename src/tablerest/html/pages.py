@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Response, current_app, render_template, request
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from ..errors import Forbidden, ProblemError, Unauthorized
 from ..openapi.document import api_title
@@ -25,7 +25,7 @@ from ..representations import FORMAT_PARAMETER, prefers_html
 from ..resource import RequestContext
 from ..served import Served
 from . import session
-from .cells import Cell, cell, cell_html, inert_json, visible
+from .cells import Cell, cell, inert_json, table_rows, visible
 from .forms import can_have_form, form_fields
 from .urls import PAGE, export, path_of, sort_link, with_params
 
@@ -111,15 +111,13 @@ def list_page(target: Served, query: Query, envelope: dict[str, Any], body: byte
         })
     links = to_one_links(target)
     key_names = [info.name for info in target.key_fields]
-    rows = []
-    for item in items:
+
+    def item_href(item: Mapping[str, Any]) -> str | None:
         has_key = bool(key_names) and all(name in item for name in key_names)
-        cells = [cell(value, href=_link(links, name, item)) for name, value in item.items()]
-        rows.append({
-            "href": target.location(item) if has_key else None,
-            "cells": [(cell_html(shown), shown.numeric) for shown in cells],
-            "header": escape(cells[0].text) if cells else "",
-        })
+        return target.location(item) if has_key else None
+
+    rows = table_rows(items, list(items[0]) if items else [], item_href,
+                      lambda name, item: _link(links, name, item), links)
     path = request.path
     title = f"{visible(path.strip('/'))} (list)"
     signed_in = session.principal()
