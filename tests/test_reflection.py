@@ -238,7 +238,7 @@ def test_every_table_is_a_resource_named_as_the_database_spells_it(reader: Chino
 
 def test_no_chinook_column_is_taken_for_a_secret(reader: Chinook) -> None:
     # Shipping, Composer, PostalCode...: the secret-name rule must not hide ordinary data.
-    for name, endpoints in state_of(reader.app).endpoints.items():
+    for name, endpoints in state_of(reader.app).served.items():
         assert endpoints.resource.hidden_fields == frozenset(), name
     [customer] = reader.sql("SELECT * FROM {Customer} WHERE {CustomerId} = 1")
     assert set(reader.get("/Customer/1")) == set(customer)
