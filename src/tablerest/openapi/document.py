@@ -27,7 +27,8 @@ from ..representations import STREAMED
 from ..resource import Policy, Resource
 from ..served import Served
 from ..views import BODY_QUERY_METHODS
-from .schemas import ERRORS, Components, JsonObject, component_name, key_schema
+from .schemas import Components, component_name, key_schema
+from .shared import ERRORS, JsonObject
 
 if TYPE_CHECKING:
     from ..state import State
