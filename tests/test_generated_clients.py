@@ -64,7 +64,7 @@ ALLOWED_WARNINGS = {"info-license": "an API's license is its owner's to state"}
 GENERATOR_CONFIG = {"post_hooks": []}  # no formatter run on the generated code
 #: The Node tools stay off the network: no telemetry, no update check.
 NODE_ENVIRONMENT = {"REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true",
-                    "NO_UPDATE_NOTIFIER": "1", "NODE_OPTIONS": "--no-deprecation"}
+                    "NO_UPDATE_NOTIFIER": "1"}
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
