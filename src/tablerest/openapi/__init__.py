@@ -12,7 +12,7 @@ such verbs. ``/docs`` is Swagger UI, served from a Python package: no CDN.
     document = openapi_document(app)
 
 ``document.py`` walks the routes into operations, ``schemas.py`` builds the components they
-refer to, ``docs.py`` serves both.
+refer to, ``shared.py`` holds the parts every document shares, ``docs.py`` serves both.
 """
 
 from .docs import register_openapi as register_openapi

@@ -56,7 +56,11 @@ def register_openapi(app: Flask) -> None:
 
 
 def _openapi_view() -> Response:
-    return Response(dumps(openapi_document(current_app)), mimetype="application/json")
+    document = openapi_document(current_app)
+    if request.script_root:  # mounted under a prefix: the paths are relative to it
+        document["servers"] = [{"url": request.script_root,
+                                "description": "The server that serves this document."}]
+    return Response(dumps(document), mimetype="application/json")
 
 
 def _assets() -> Path:

@@ -3,10 +3,16 @@
 ``Components`` collects what the operations refer to (``#/components/...``): each resource's
 item, list row and list envelope, the bodies its validators accept, its list parameters (one
 per field and operator) and its query body, and the problem responses.
+
+Every request and response body is a named schema, and so is every list of names (a
+resource's fields, sort keys and relations): generators make one type of each, where inline
+schemas would give one per operation, named after it, that can clash. Names stay distinct
+once a generator has PascalCased them (``artist names`` and ``artist_names`` would not).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import decimal
 import re
@@ -20,31 +26,10 @@ from ..resource import Resource
 from ..schema import FieldInfo
 from ..served import Served
 from ..validation import ColumnValidator, JsonSchemaOverride, PydanticOverride
+from .shared import SHARED, SHARED_SCHEMAS, JsonObject, schema_ref, schema_refs
 
-JsonObject = dict[str, Any]
-
-PROBLEM = "application/problem+json"
-SHARED_SCHEMAS = ("Problem", "FieldError", "Token")
 _COMPONENT_NAME = re.compile(r"[^A-Za-z0-9._-]")
-
-ERRORS: dict[int, tuple[str, str]] = {
-    400: ("BadRequest", "The query or the body is malformed; `errors` names the parameter."),
-    401: ("Unauthorized", "No credentials where they are needed, or bad ones."),
-    403: ("Forbidden", "The caller may not do this."),
-    404: ("NotFound", "No such item (a malformed key is no such item too)."),
-    406: ("NotAcceptable", "The client accepts nothing this URL can answer with."),
-    409: ("Conflict", "A unique or foreign-key constraint refused the change; `errors` names "
-                      "the field."),
-    412: ("PreconditionFailed", "`If-Match` does not match the item's current ETag."),
-    413: ("PayloadTooLarge", "The body is over the server's limit."),
-    415: ("UnsupportedMediaType", "The body is not sent as JSON."),
-    422: ("ValidationFailed", "The body does not fit the resource; `errors` names each field."),
-    429: ("TooManyRequests", "Too many failed logins; `Retry-After` says when to try again."),
-    500: ("ServerError", "The server failed; the problem carries only a request id, also "
-                         "logged. Nothing was changed."),
-    503: ("ServiceUnavailable", "The server is busy; `Retry-After` says when to try again."),
-}
-
+_NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]")
 
 _OPERATOR_TEXT = {
     "eq": "Equal to.", "ne": "Not equal to.", "lt": "Less than.", "lte": "At most.",
@@ -109,6 +94,11 @@ def component_name(name: str) -> str:
     return _COMPONENT_NAME.sub("_", name)
 
 
+def _folded(name: str) -> str:
+    """What is left of a name once a generator has changed its case and dropped separators."""
+    return _NOT_ALPHANUMERIC.sub("", name.lower())
+
+
 def _rebase_refs(schema: Any, base: str) -> Any:
     """Point a schema's local ``$ref``s (``#/$defs/X``) at where it now lives (``base``)."""
     if isinstance(schema, dict):
@@ -142,7 +132,6 @@ class Components:
         self.parameters: JsonObject = {}
         self.responses: JsonObject = {}
         self.names: dict[str, str] = {}  # resource name -> component name
-        self._shared_components()
 
     def as_dict(self) -> JsonObject:
         return {"schemas": dict(sorted(self.schemas.items())),
@@ -160,14 +149,12 @@ class Components:
         for relation, (_, fields) in sorted(vocabulary.relations.items()):
             for parameter in self._filters(fields, f"{relation}__"):
                 refs.append(self._parameter(f"{prefix}.{parameter['name']}", parameter))
-        names = list(vocabulary.fields)
         array = {"style": "form", "explode": False}
         refs.append(self._parameter(f"{prefix}.sort", {
             "name": "sort", "in": "query", **array,
             "description": "Sort keys, comma-separated (or the parameter repeated); `-` sorts "
                            "descending. The key ends every sort.",
-            "schema": {"type": "array", "items": {"type": "string", "enum": [
-                sign + name for name in names for sign in ("", "-")]}},
+            "schema": {"type": "array", "items": self._names_enum(endpoints, "sort_key")},
         }))
         refs.append(self._parameter(f"{prefix}.limit", {
             "name": "limit", "in": "query",
@@ -178,18 +165,15 @@ class Components:
         refs.append(self._parameter(f"{prefix}.fields", {
             "name": "fields", "in": "query", **array,
             "description": "Only these fields (comma-separated, or the parameter repeated).",
-            "schema": {"type": "array", "items": {"type": "string", "enum": names}},
+            "schema": {"type": "array", "items": self._names_enum(endpoints, "field")},
         }))
         if vocabulary.relations:
             refs.append(self._parameter(f"{prefix}.include", {
                 "name": "include", "in": "query", **array,
                 "description": "Embed these relations: to-one as an object, to-many as a list.",
-                "schema": {"type": "array", "items": {"type": "string",
-                                                      "enum": sorted(vocabulary.relations)}},
+                "schema": {"type": "array", "items": self._names_enum(endpoints, "relation")},
             }))
-        refs += [{"$ref": "#/components/parameters/offset"},
-                 {"$ref": "#/components/parameters/cursor"},
-                 {"$ref": "#/components/parameters/count"}]
+        refs += [self._shared("parameters", name) for name in ("offset", "cursor", "count")]
         return refs
 
     def _filters(self, fields: Mapping[str, FieldInfo], prefix: str) -> Iterator[JsonObject]:
@@ -214,6 +198,18 @@ class Components:
                 yield {"name": f"{prefix}{name}__{op.name}", "in": "query", "schema": schema,
                        **extra, "description": _OPERATOR_TEXT.get(op.name, op.name)}
 
+    def _shared(self, section: str, name: str) -> JsonObject:
+        """A reference to a shared component (``SHARED``), added on first use with the
+        schemas it refers to."""
+        found = {"schemas": self.schemas, "parameters": self.parameters,
+                 "responses": self.responses}[section]
+        if name not in found:
+            component = copy.deepcopy(SHARED[section][name])
+            found[name] = component
+            for schema in schema_refs(component):
+                self._shared("schemas", schema)
+        return {"$ref": f"#/components/{section}/{name}"}
+
     def _parameter(self, key: str, parameter: JsonObject) -> JsonObject:
         self.parameters[key] = parameter
         return {"$ref": f"#/components/parameters/{key}"}
@@ -221,17 +217,41 @@ class Components:
     # -- schemas -------------------------------------------------------------------------
 
     def _ref(self, name: str) -> JsonObject:
-        return {"$ref": f"#/components/schemas/{name}"}
+        return schema_ref(name)
 
     def _name(self, endpoints: Served) -> str:
         found = self.names.get(endpoints.name)
         if found is None:
-            found = component_name(endpoints.name)
-            taken = set(self.names.values()) | set(SHARED_SCHEMAS)
-            while found in taken:
-                found += "_"
+            stem = found = component_name(endpoints.name)
+            taken = {_folded(name) for name in [*self.names.values(), *SHARED_SCHEMAS]}
+            number = 1
+            while _folded(found) in taken:
+                number += 1
+                found = f"{stem}_{number}"
             self.names[endpoints.name] = found
         return found
+
+    def _one_or_many(self, name: str) -> str:
+        """A body (or a result) that is one ``name`` or a non-empty array of them."""
+        many = f"{name}.one_or_many"
+        if many not in self.schemas:
+            one = self._ref(name)
+            self.schemas[many] = {"oneOf": [one, {"type": "array", "items": one,
+                                                  "minItems": 1}]}
+        return many
+
+    def _names_enum(self, endpoints: Served, kind: str) -> JsonObject:
+        """A reference to the enum of a resource's field names (``field``), sort keys
+        (``sort_key``: a name, or ``-`` and a name) or relations (``relation``)."""
+        name = f"{self._name(endpoints)}.{kind}"
+        if name not in self.schemas:
+            vocabulary = endpoints.vocabulary
+            fields = list(vocabulary.fields)
+            values = {"field": fields,
+                      "sort_key": [sign + key for key in fields for sign in ("", "-")],
+                      "relation": sorted(vocabulary.relations)}[kind]
+            self.schemas[name] = {"type": "string", "enum": values}
+        return self._ref(name)
 
     def _item_schema(self, endpoints: Served) -> str:
         name = self._name(endpoints)
@@ -281,9 +301,13 @@ class Components:
                     "limit": {"type": "integer", "minimum": 1},
                     "offset": {"type": ["integer", "null"], "minimum": 0},
                     "cursor": {"type": ["string", "null"],
-                               "description": "Resumes after the last item of this page."},
+                               "description": "Resumes after the last item of this page "
+                                              "(null with offset paging)."},
                     "next": {"type": ["string", "null"],
-                             "description": "The next page's URL; null on the last page."},
+                             "description": "The next page's URL; null on the last page. "
+                                            "After a body query it carries the query as a "
+                                            "`cursor` token (`q.`), so that it continues "
+                                            "the same query."},
                 },
             }
         return name
@@ -364,77 +388,27 @@ class Components:
                            "take lists of conditions, `not` one.",
             "properties": properties,
         }
-        names = list(vocabulary.fields)
-        keys = {"type": "string", "enum": [sign + key for key in names for sign in ("", "-")]}
         null = {"type": "null"}
+        relations: JsonObject = {"type": "array", "items": {"type": "string"}, "maxItems": 0}
+        if vocabulary.relations:
+            relations = {"type": "array", "items": self._names_enum(endpoints, "relation")}
         self.schemas[name] = {
             "type": "object", "additionalProperties": False,
             "description": "A list query. `orderby` (text such as `email desc, name`) may "
-                           "stand for `order_by`.",
+                           "stand for `order_by`; an empty `where` (`{}`) is no condition, "
+                           "as null is.",
             "properties": {
-                "where": {"anyOf": [self._ref(where), {"const": {}}, null]},
-                "order_by": {"anyOf": [{"type": "array", "items": keys}, null]},
+                "where": {"anyOf": [self._ref(where), null]},
+                "order_by": {"anyOf": [{"type": "array", "items": self._names_enum(
+                    endpoints, "sort_key")}, null]},
                 "orderby": {"type": ["string", "null"]},
                 "limit": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**62},
                 "offset": {"type": ["integer", "null"], "minimum": 0, "maximum": 2**62},
                 "cursor": {"type": ["string", "null"]},
-                "fields": {"anyOf": [{"type": "array", "items": {"type": "string",
-                                                                 "enum": names}}, null]},
-                "include": {"anyOf": [{"type": "array", "items": {
-                    "type": "string", "enum": sorted(vocabulary.relations)}}, null]},
+                "fields": {"anyOf": [{"type": "array", "items": self._names_enum(
+                    endpoints, "field")}, null]},
+                "include": {"anyOf": [relations, null]},
                 "count": {"type": "boolean"},
             },
         }
         return name
-
-    def _shared_components(self) -> None:
-        self.schemas["Problem"] = {
-            "type": "object", "required": ["type", "title", "status", "detail"],
-            "description": "An RFC 9457 problem.",
-            "properties": {
-                "type": {"type": "string"}, "title": {"type": "string"},
-                "status": {"type": "integer"}, "detail": {"type": "string"},
-                "errors": {"type": "array", "items": self._ref("FieldError")},
-                "request_id": {"type": "string"},
-            },
-        }
-        self.schemas["FieldError"] = {
-            "type": "object", "required": ["field", "message"], "additionalProperties": False,
-            "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-        }
-        self.schemas["Token"] = {
-            "type": "object", "required": ["access_token", "token_type", "expires_in"],
-            "additionalProperties": False,
-            "properties": {"access_token": {"type": "string"},
-                           "token_type": {"type": "string", "const": "bearer"},
-                           "expires_in": {"type": "integer"}},
-        }
-        for status, (name, description) in ERRORS.items():
-            response: JsonObject = {"description": description, "content": {
-                PROBLEM: {"schema": self._ref("Problem")}}}
-            if status == 401:
-                response["headers"] = {"WWW-Authenticate": {"required": True,
-                                                            "schema": {"type": "string"}}}
-            if status in (429, 503):
-                response["headers"] = {"Retry-After": {"required": True,
-                                                       "schema": {"type": "string"}}}
-            self.responses[name] = response
-        self.parameters.update({
-            "If-None-Match": {"name": "If-None-Match", "in": "header",
-                              "description": "An ETag: 304 when the item still has it.",
-                              "schema": {"type": "string"}},
-            "If-Match": {"name": "If-Match", "in": "header",
-                         "description": "An ETag (or `*`): 412 unless the item still has it.",
-                         "schema": {"type": "string"}},
-            "offset": {"name": "offset", "in": "query",
-                       "description": "Skip this many items (offset paging). Without it, "
-                                      "paging is keyset: follow `next`.",
-                       "schema": {"type": "integer", "minimum": 0, "maximum": 2**62}},
-            "cursor": {"name": "cursor", "in": "query",
-                       "description": "Resume after a page: the `cursor` it returned. Not "
-                                      "with offset.",
-                       "schema": {"type": "string"}},
-            "count": {"name": "count", "in": "query",
-                      "description": "false skips counting the matching items.",
-                      "schema": {"type": "boolean", "default": True}},
-        })
