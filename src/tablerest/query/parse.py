@@ -26,7 +26,7 @@ from typing import Any
 from ..coerce import coerce, parse_bool
 from ..errors import BadRequest, FieldError
 from ..schema import FieldInfo, RelationInfo
-from .model import OPERATORS, And, Condition, Node, Not, Or, Query, SortKey, Vocabulary
+from .model import IS_VALUES, OPERATORS, And, Condition, Node, Not, Or, Query, SortKey, Vocabulary
 
 RESERVED = frozenset({"sort", "limit", "offset", "count", "fields", "include", "cursor"})
 MAX_LIST_VALUES = 1000
@@ -91,6 +91,8 @@ def make_condition(
     try:
         if op.kind == "bool":
             value: Any = parse_bool(raw)
+        elif op.kind == "is":
+            value = _is_word(info, raw)
         elif op.kind == "list":
             items = split_list([raw]) if from_text and isinstance(raw, str) else raw
             if not isinstance(items, list) or not items:
@@ -115,6 +117,21 @@ def make_condition(
     except ValueError as exc:
         raise _bad(parameter, str(exc)) from None
     return Condition(info, op, value, relation)
+
+
+def _is_word(info: FieldInfo, raw: Any) -> str:
+    """The ``is`` word ``raw`` names (any case; JSON null, true and false too)."""
+    if raw is None or isinstance(raw, bool):
+        word = "null" if raw is None else str(raw).lower()
+    elif isinstance(raw, str):
+        word = raw.lower()
+    else:
+        word = ""
+    if word not in IS_VALUES:
+        raise ValueError(f"expected one of {', '.join(IS_VALUES)}, got {raw!r}")
+    if word in ("true", "false", "unknown") and info.python_type is not bool:
+        raise ValueError(f"{word} applies to true/false fields only; use null or not_null")
+    return word
 
 
 def parse_sort(vocabulary: Vocabulary, keys: Sequence[str], parameter: str) -> tuple[SortKey, ...]:
