@@ -290,13 +290,16 @@ class _Budget:
             raise parse_error(f"A request holds at most {MAX_CONDITIONS} filter conditions.")
 
 
-def _condition(served: Served, name: str, op: str, raw: Any, parameter: str) -> Condition:
+def _condition(served: Served, name: str, op: str, raw: Any, parameter: str) -> Node:
     """One ``name op raw`` condition; values are coerced to the field's type."""
     if name not in served.vocabulary.fields:
         raise column_missing(served.name, name)
+    if op == "in" and raw == []:
+        # in.() matches nothing: a condition no row meets, NULL or not.
+        info = served.vocabulary.fields[name]
+        return And((Condition(info, OPERATORS["is"], "null"),
+                    Condition(info, OPERATORS["is"], "not_null")))
     try:
-        if op == "in" and raw == []:
-            return Condition(served.vocabulary.fields[name], OPERATORS["in"], [])
         return make_condition(served.vocabulary, [name], op, raw, parameter,
                               from_text=not isinstance(raw, list))
     except BadRequest as exc:
@@ -347,7 +350,7 @@ def _filter_node(served: Served, name: str, operation: str, parameter: str,
 
 
 def _single(served: Served, name: str, op: str, value: str, parameter: str,
-            budget: _Budget) -> Condition:
+            budget: _Budget) -> Node:
     budget.spend()
     if op in ("like", "ilike"):
         value = value.replace("*", "%")

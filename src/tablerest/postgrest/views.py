@@ -17,7 +17,7 @@ from urllib.parse import quote
 from flask import Response, current_app, request
 
 from ..database import write_transaction
-from ..errors import Unauthorized
+from ..errors import BadRequest, Unauthorized
 from ..http import read_json
 from ..query.compile import Scope
 from ..reading import SqlReader, fast_reader, sql_reader
@@ -185,7 +185,10 @@ def _write(served: Served, principal: Any, prefs: Preferences, options: Options)
     if request.method == "DELETE":
         body: Any = None  # PostgREST ignores a DELETE's body (postgrest-py sends {})
     else:
-        body = read_json(request, _state().settings.max_body_bytes)
+        try:
+            body = read_json(request, _state().settings.max_body_bytes)
+        except BadRequest as exc:
+            raise PostgrestError(400, "PGRST102", "Empty or invalid json", exc.detail) from None
     try:
         with write_transaction(served.engine) as connection:
             ctx = RequestContext(connection, request.method, principal)
