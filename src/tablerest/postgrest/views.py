@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -283,7 +283,7 @@ def _answer(ctx: RequestContext, served: Served, written: list[dict[str, Any]], 
     if kind == "object":
         singular(written)
     if returning != "representation":
-        return _empty(204 if status == 200 else status, headers)
+        return _empty(status, headers)
     if shape.embeds and written:
         if deleted:
             raise not_implemented("Embedding in the answer to a DELETE is not supported.")
@@ -304,6 +304,9 @@ def _read_back(ctx: RequestContext, served: Served, written: list[dict[str, Any]
     """The written rows with their embeds, read in the write's transaction."""
     keys = [key_of(served, item) for item in written]
     query = build_query(keys_condition(served, keys), (), shape, 0)
+    if query.fields:  # the key too, to put the rows back in the order they were written
+        query = replace(query, fields=tuple(dict.fromkeys(
+            [*query.fields, *(info.name for info in served.key_fields)])))
     scope = Scope(served.table, served.table, served.read_scope(ctx))
     items, _ = run_list(SqlReader(ctx), served, query, scope, None, False)
     by_key = {key_of(served, item): item for item in items}
