@@ -181,6 +181,9 @@ def test_a_hundred_element_in_list(pg: FlaskClient) -> None:
     ("id=in.(1,2", 400, "PGRST100"),
     ('title=in.("a,b)', 400, "PGRST100"),
     ("author.name=eq.ann", 400, "PGRST127"),
+    ("select=id,tags(name)&tags.order=name", 400, "PGRST127"),
+    ("select=id,tags(name)&tags.limit=1", 400, "PGRST127"),
+    ("select=id,tags(name)&tags.or=(name.eq.a)", 400, "PGRST127"),
     ("title->a=eq.1", 400, "PGRST127"),
 ], ids=lambda value: str(value))
 def test_bad_filters(pg: FlaskClient, query: str, status: int, code: str) -> None:
@@ -365,6 +368,17 @@ def test_tablerest_urls_gain_the_new_operators(pg: FlaskClient, query: str,
     response = pg.get(f"/posts?{query}&sort=id")
     assert response.status_code == 200, response.json
     assert [item["id"] for item in response.json["items"]] == expected
+
+
+@pytest.mark.parametrize("pattern", ["(", "(a+)+$", "[[:alpha:]]", "(?P<n>a)", "x" * 201],
+                         ids=["unbalanced", "nested-quantifier", "posix-class", "named-group",
+                              "too-long"])
+def test_regular_expressions_both_engines_cannot_run_are_refused(pg: FlaskClient,
+                                                                 pattern: str) -> None:
+    response = pg.get("/posts", query_string={"title__match": pattern})
+    assert response.status_code == 400
+    assert response.content_type == "application/problem+json"
+    error(pg.get(f"{API}/posts", query_string={"title": f"imatch.{pattern}"}), 400, "22P02")
 
 
 def test_query_bodies_gain_the_new_operators(pg: FlaskClient) -> None:

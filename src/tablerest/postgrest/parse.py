@@ -485,6 +485,9 @@ def parse_filters(args: Sequence[tuple[str, str]], served: Served) -> Node | Non
                 raise text.fail("the end of the logic tree")
             continue
         if last in RESERVED_LAST:
+            if "." in key:
+                raise not_implemented(f"order, limit and offset on embedded resources ({key}) "
+                                      "are not supported yet.")
             continue
         if "." in key and key not in served.vocabulary.fields:
             raise not_implemented(f"Filters on embedded resources ({key}) are not supported "

@@ -19,6 +19,8 @@ holds at most ``MAX_CONDITIONS`` conditions.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -38,6 +40,11 @@ MAX_CONDITIONS = 100
 MAX_VALUES = 5000
 BODY_KEYS = ("where", "order_by", "orderby", "limit", "offset", "cursor", "fields", "include",
              "count")
+#: Operators whose value is a regular expression, and how long one may be.
+REGEX_OPERATORS = frozenset({"match", "imatch"})
+MAX_REGEX_LENGTH = 200
+_PORTABLE_REGEX = re.compile(r"\(\?P|\(\?<[A-Za-z]|\{,|\[:")
+_NESTED_QUANTIFIER = re.compile(r"[*+?}]\)*\)[*+?{]")
 #: The URL parameters a body query takes: the page, so that ``next`` can be a URL.
 BODY_URL_PARAMETERS = frozenset({"cursor", "offset"})
 
@@ -108,6 +115,8 @@ def make_condition(
             if not isinstance(raw, str):
                 raise ValueError("expected a string pattern")
             value = coerce(info, raw)
+            if op.name in REGEX_OPERATORS:
+                check_regex(value)
         elif raw is None:
             if op_name not in ("eq", "ne"):
                 raise ValueError(f"{op_name} needs a value, not null")
@@ -117,6 +126,26 @@ def make_condition(
     except ValueError as exc:
         raise _bad(parameter, str(exc)) from None
     return Condition(info, op, value, relation)
+
+
+def check_regex(pattern: str) -> None:
+    """``ValueError`` unless ``pattern`` is a regular expression both engines read alike:
+    Python's ``re`` (SQLite's REGEXP) compiles it, it uses no construct only one of them
+    has, and it nests no quantifier (``(a+)+``), whose backtracking could hold a worker:
+    SQLite cannot interrupt a function it calls."""
+    if len(pattern) > MAX_REGEX_LENGTH:
+        raise ValueError(f"a regular expression has at most {MAX_REGEX_LENGTH} characters")
+    if _PORTABLE_REGEX.search(pattern):
+        raise ValueError("named groups, {,n} and [[:class:]] are not available on every "
+                         "database; write the pattern without them")
+    if _NESTED_QUANTIFIER.search(pattern):
+        raise ValueError("a quantified group may not hold a quantifier, as in (a+)+")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            re.compile(pattern)
+        except (re.error, Warning) as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from None
 
 
 def _is_word(info: FieldInfo, raw: Any) -> str:
