@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -21,6 +22,9 @@ from .errors import ConfigurationError, register_error_handlers
 from .headers import register_headers
 from .html import register_html
 from .openapi import register_openapi
+from .postgrest import Options as PostgrestOptions
+from .postgrest import options_for as postgrest_options
+from .postgrest import register as register_postgrest
 from .resource import Resource
 from .settings import Settings, build_settings, load_environment
 from .state import Authenticator, ListRoute, State
@@ -49,6 +53,7 @@ class TableRest:
         self._login: Login | None = None
         self._token_rule = "/auth/token"
         self._list_routes: list[ListRoute] = []
+        self._postgrest: PostgrestOptions | None = None
         self._apps: list[Flask] = []
         if app is not None:
             self.init_app(app)
@@ -81,6 +86,8 @@ class TableRest:
             self._enable_tokens(app, state)
         for route in self._list_routes:
             self._add_list_route(app, state, route)
+        if self._postgrest is not None:
+            register_postgrest(app, self._postgrest)
 
     def _engine_for(self, app: Flask, settings: Settings) -> Engine:
         if self.engine is not None:
@@ -168,6 +175,21 @@ class TableRest:
                 "not added; add it first."
             )
         add_scoped_list(app, state, served, route.rule, route.scope, route.default_sort)
+
+    def postgrest(self, prefix: str = "/rest/v1", *, unfiltered_writes: Iterable[str] = (),
+                  max_affected: Mapping[str, int] | None = None) -> None:
+        """Serve every resource under ``prefix`` in the PostgREST dialect too, so that
+        PostgREST's clients work unchanged (see ``tablerest.postgrest``).
+
+        :param unfiltered_writes: resources a PATCH or DELETE without any filter may change
+            whole; on the others it is refused (400).
+        :param max_affected: the most rows one PATCH or DELETE may change, by resource name.
+        """
+        if self._postgrest is not None:
+            raise ConfigurationError("postgrest() is already called on this TableRest.")
+        self._postgrest = postgrest_options(prefix, unfiltered_writes, max_affected)
+        for app in self._apps:
+            register_postgrest(app, self._postgrest)
 
     def engine_of(self, app: Flask | None = None) -> Engine:
         """The engine serving ``app`` (default: the current app)."""

@@ -119,7 +119,8 @@ def plan_list(query: Query, scope: Scope, target: Served, shape: Hashable,
     if query.offset:
         params["_offset"] = query.offset
     key = None if scope.key is None else (
-        target.name, scope.key, shape, tuple((k.name, k.descending) for k in sort),
+        target.name, scope.key, shape,
+        tuple((k.name, k.descending, k.nulls_first) for k in sort),
         tuple(names), query.include, bool(query.offset), keyset, limit is not None)
     return ListPlan(query, scope, names, columns, sort, sort_positions, include_positions,
                     key, params, keyset, limit is not None)

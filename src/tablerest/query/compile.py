@@ -53,7 +53,7 @@ class Binder:
 
 def _bound_values(node: Condition) -> list[Any] | None:
     """The values a condition binds, or None when its value is part of its shape."""
-    if node.op.kind == "bool" or node.value is None:
+    if node.op.kind in ("bool", "is") or node.value is None:
         return None
     if node.op.kind == "list":
         return list(node.value)
@@ -146,11 +146,15 @@ class SortColumn:
     column: Column[Any]
     descending: bool = False
     nullable: bool = False
+    #: NULLs first; False (the default): last in both directions, on every database, as
+    #: keyset paging assumes (see keyset_where). Only offset pages sort NULLs first.
+    nulls_first: bool = False
 
     def clause(self) -> ColumnElement[Any]:
-        # NULLs sort last in both directions, on every database (see keyset_where).
         ordered = self.column.desc() if self.descending else self.column.asc()
-        return ordered.nulls_last() if self.nullable else ordered
+        if not self.nullable:
+            return ordered
+        return ordered.nulls_first() if self.nulls_first else ordered.nulls_last()
 
 
 def sort_columns(query: Query, scope: Scope, primary_key: Sequence[Column[Any]],
@@ -162,7 +166,8 @@ def sort_columns(query: Query, scope: Scope, primary_key: Sequence[Column[Any]],
     seen: set[Column[Any]] = set()
     for key in query.sort:
         column = table.c[key.field.column.name]
-        found.append(SortColumn(key.field.name, column, key.descending, key.field.nullable))
+        found.append(SortColumn(key.field.name, column, key.descending, key.field.nullable,
+                                key.nulls == "first"))
         seen.add(column)
     if not query.sort:
         found.extend(scope.default_order)

@@ -10,11 +10,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement
 
 from ..schema import FieldInfo, RelationInfo
 
-ValueKind = Literal["scalar", "list", "bool", "pattern"]
+#: How an operator's value is read: one value of the field's type, a list of them, true or
+#: false, a text pattern (text fields only), or one of the ``IS`` words (``IS_VALUES``).
+ValueKind = Literal["scalar", "list", "bool", "pattern", "is"]
+NullsOrder = Literal["first", "last"]
+#: The words ``is`` takes: ``null``, ``not_null`` (any field), ``true``, ``false``,
+#: ``unknown`` (boolean fields; ``unknown`` is SQL's third truth value, NULL).
+IS_VALUES = ("null", "not_null", "true", "false", "unknown")
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,35 @@ def _isnull(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
     return column.is_(None) if value else column.is_not(None)
 
 
+@operator("is", kind="is")
+def _is(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    if value == "not_null":
+        return column.is_not(None)
+    if value in ("true", "false"):
+        return column.is_(value == "true")
+    return column.is_(None)
+
+
+@operator("isdistinct")
+def _isdistinct(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return column.is_distinct_from(value)
+
+
+#: A regular expression that starts case-insensitive: PostgreSQL's AREs and Python's ``re``
+#: (the REGEXP function SQLAlchemy registers on SQLite) both read the embedded ``(?i)``.
+_INSENSITIVE = sa.literal_column("'(?i)'", sa.String())
+
+
+@operator("match", kind="pattern")
+def _match(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return column.regexp_match(value)
+
+
+@operator("imatch", kind="pattern")
+def _imatch(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return column.regexp_match(_INSENSITIVE.concat(value))
+
+
 @dataclass(frozen=True)
 class Condition:
     """``field op value``; ``relation`` set when the field belongs to a related table."""
@@ -130,8 +166,12 @@ Node = Condition | And | Or | Not
 
 @dataclass(frozen=True)
 class SortKey:
+    """One key of a sort. ``nulls`` None: NULLs last in both directions (tablerest's own
+    order, which keyset cursors rely on); ``"first"``/``"last"`` say where they go."""
+
     field: FieldInfo
     descending: bool = False
+    nulls: NullsOrder | None = None
 
 
 @dataclass(frozen=True)

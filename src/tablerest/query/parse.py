@@ -19,6 +19,8 @@ holds at most ``MAX_CONDITIONS`` conditions.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -26,7 +28,7 @@ from typing import Any
 from ..coerce import coerce, parse_bool
 from ..errors import BadRequest, FieldError
 from ..schema import FieldInfo, RelationInfo
-from .model import OPERATORS, And, Condition, Node, Not, Or, Query, SortKey, Vocabulary
+from .model import IS_VALUES, OPERATORS, And, Condition, Node, Not, Or, Query, SortKey, Vocabulary
 
 RESERVED = frozenset({"sort", "limit", "offset", "count", "fields", "include", "cursor"})
 MAX_LIST_VALUES = 1000
@@ -38,6 +40,11 @@ MAX_CONDITIONS = 100
 MAX_VALUES = 5000
 BODY_KEYS = ("where", "order_by", "orderby", "limit", "offset", "cursor", "fields", "include",
              "count")
+#: Operators whose value is a regular expression, and how long one may be.
+REGEX_OPERATORS = frozenset({"match", "imatch"})
+MAX_REGEX_LENGTH = 200
+_PORTABLE_REGEX = re.compile(r"\(\?P|\(\?<[A-Za-z]|\{,|\[:")
+_NESTED_QUANTIFIER = re.compile(r"[*+?}]\)*\)[*+?{]")
 #: The URL parameters a body query takes: the page, so that ``next`` can be a URL.
 BODY_URL_PARAMETERS = frozenset({"cursor", "offset"})
 
@@ -91,6 +98,8 @@ def make_condition(
     try:
         if op.kind == "bool":
             value: Any = parse_bool(raw)
+        elif op.kind == "is":
+            value = _is_word(info, raw)
         elif op.kind == "list":
             items = split_list([raw]) if from_text and isinstance(raw, str) else raw
             if not isinstance(items, list) or not items:
@@ -106,6 +115,8 @@ def make_condition(
             if not isinstance(raw, str):
                 raise ValueError("expected a string pattern")
             value = coerce(info, raw)
+            if op.name in REGEX_OPERATORS:
+                check_regex(value)
         elif raw is None:
             if op_name not in ("eq", "ne"):
                 raise ValueError(f"{op_name} needs a value, not null")
@@ -115,6 +126,41 @@ def make_condition(
     except ValueError as exc:
         raise _bad(parameter, str(exc)) from None
     return Condition(info, op, value, relation)
+
+
+def check_regex(pattern: str) -> None:
+    """``ValueError`` unless ``pattern`` is a regular expression both engines read alike:
+    Python's ``re`` (SQLite's REGEXP) compiles it, it uses no construct only one of them
+    has, and it nests no quantifier (``(a+)+``), whose backtracking could hold a worker:
+    SQLite cannot interrupt a function it calls."""
+    if len(pattern) > MAX_REGEX_LENGTH:
+        raise ValueError(f"a regular expression has at most {MAX_REGEX_LENGTH} characters")
+    if _PORTABLE_REGEX.search(pattern):
+        raise ValueError("named groups, {,n} and [[:class:]] are not available on every "
+                         "database; write the pattern without them")
+    if _NESTED_QUANTIFIER.search(pattern):
+        raise ValueError("a quantified group may not hold a quantifier, as in (a+)+")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            re.compile(pattern)
+        except (re.error, Warning) as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from None
+
+
+def _is_word(info: FieldInfo, raw: Any) -> str:
+    """The ``is`` word ``raw`` names (any case; JSON null, true and false too)."""
+    if raw is None or isinstance(raw, bool):
+        word = "null" if raw is None else str(raw).lower()
+    elif isinstance(raw, str):
+        word = raw.lower()
+    else:
+        word = ""
+    if word not in IS_VALUES:
+        raise ValueError(f"expected one of {', '.join(IS_VALUES)}, got {raw!r}")
+    if word in ("true", "false", "unknown") and info.python_type is not bool:
+        raise ValueError(f"{word} applies to true/false fields only; use null or not_null")
+    return word
 
 
 def parse_sort(vocabulary: Vocabulary, keys: Sequence[str], parameter: str) -> tuple[SortKey, ...]:

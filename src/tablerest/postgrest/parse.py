@@ -1,0 +1,565 @@
+"""PostgREST's URL grammar -> tablerest's one query description (``query.model.Query``).
+
+``select`` becomes the query's ``fields`` and ``include`` plus a ``Shape`` (output keys,
+aliases, embedded columns) that ``shape.py`` applies to the rows; filters, ``or``/``and``/
+``not`` trees, ``order``, ``limit`` and ``offset`` become its ``where``, ``sort`` and page.
+Every name is looked up in the resource's own description (``Served``): nothing from the
+URL reaches SQL or ``getattr``. Anything the grammar refuses is a 400 ``PGRST100``; a name
+the resource does not show is ``42703``; what PostgREST has and this dialect does not is
+``PGRST127``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import BadRequest
+from ..query.model import OPERATORS, And, Condition, Node, Not, NullsOrder, Or, SortKey
+from ..query.parse import MAX_CONDITIONS, MAX_DEPTH, MAX_LIST_VALUES, make_condition
+from ..served import Served
+from .errors import PostgrestError, column_missing, not_implemented, parse_error
+
+#: PostgREST's operators and tablerest's registered operator each one is.
+OPERATOR_NAMES = {"eq": "eq", "neq": "ne", "gt": "gt", "gte": "gte", "lt": "lt",
+                  "lte": "lte", "like": "like", "ilike": "ilike", "match": "match",
+                  "imatch": "imatch", "in": "in", "is": "is", "isdistinct": "isdistinct"}
+#: PostgREST's operators that only PostgreSQL's types have (full text, arrays, ranges).
+UNSUPPORTED = frozenset({"fts", "plfts", "phfts", "wfts", "cs", "cd", "ov", "sl", "sr",
+                         "nxr", "nxl", "adj"})
+#: Operators that take ``(any)`` / ``(all)``.
+QUANTIFIABLE = frozenset({"eq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch"})
+#: The keys that are not filters: their last dot-separated part.
+RESERVED_LAST = frozenset({"order", "limit", "offset", "and", "or"})
+RESERVED = frozenset({"select", "columns", "on_conflict"})
+_OPERATION = re.compile(r"(not\.)?([a-z]+)(?:\((any|all|[A-Za-z0-9_]+)\))?\.(.*)\Z", re.S)
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_$ ]|-(?!>)")
+#: Embeds nest at most this deep in one ``select``.
+MAX_SELECT_DEPTH = 8
+
+
+# -- select ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What ``select`` asks of one level: ``columns`` as (output key, field name), in order,
+    and the embedded relations."""
+
+    columns: tuple[tuple[str, str], ...]
+    embeds: tuple[Embed, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for _, name in self.columns))
+
+
+@dataclass(frozen=True)
+class Embed:
+    """One embedded relation: the served relation's name, its output key (None for
+    ``rel()``, which emits nothing), and its own shape; ``spread`` merges a to-one's
+    columns into the parent (``...rel(cols)``)."""
+
+    key: str | None
+    relation: str
+    shape: Shape
+    spread: bool = False
+    inner: bool = False
+
+
+@dataclass
+class _Item:
+    """A ``select`` item as written, before its names are resolved."""
+
+    name: str
+    alias: str | None = None
+    star: bool = False
+    hints: list[str] = field(default_factory=list)
+    children: list[_Item] | None = None
+    spread: bool = False
+
+
+class _Text:
+    """A cursor over one parameter's text, for the recursive parsers below."""
+
+    def __init__(self, text: str, what: str) -> None:
+        self.text, self.pos, self.what = text, 0, what
+
+    def peek(self, count: int = 1) -> str:
+        return self.text[self.pos:self.pos + count]
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.text)
+
+    def fail(self, expecting: str) -> PostgrestError:
+        found = self.peek()
+        shown = f'unexpected "{found}"' if found else "unexpected end of input"
+        return parse_error(f'"failed to parse {self.what} ({self.text})" (line 1, column '
+                           f"{self.pos + 1})", f"{shown} expecting {expecting}")
+
+    def expect(self, token: str) -> None:
+        if self.peek(len(token)) != token:
+            raise self.fail(repr(token))
+        self.pos += len(token)
+
+    def spaces(self) -> None:
+        while self.peek() == " ":
+            self.pos += 1
+
+    def name(self) -> str:
+        """A field name: ``[A-Za-z0-9_$ ]`` and ``-`` not followed by ``>``, or quoted."""
+        self.spaces()
+        if self.peek() == '"':
+            return self.quoted()
+        start = self.pos
+        while not self.at_end() and _NAME_CHARS.match(self.text, self.pos):
+            self.pos += 1
+        found = self.text[start:self.pos].strip()
+        if not found:
+            raise self.fail("a name")
+        return found
+
+    def quoted(self) -> str:
+        """``"..."`` with backslash escapes."""
+        self.expect('"')
+        chars: list[str] = []
+        while True:
+            if self.at_end():
+                raise self.fail('a closing \'"\'')
+            char = self.text[self.pos]
+            self.pos += 1
+            if char == "\\" and not self.at_end():
+                chars.append(self.text[self.pos])
+                self.pos += 1
+            elif char == '"':
+                return "".join(chars)
+            else:
+                chars.append(char)
+
+
+def _select_items(text: _Text, depth: int) -> list[_Item]:
+    if depth > MAX_SELECT_DEPTH:
+        raise parse_error(f"The select parameter nests embeds more than {MAX_SELECT_DEPTH} "
+                          "levels deep.")
+    items: list[_Item] = []
+    while True:
+        items.append(_select_item(text, depth))
+        text.spaces()
+        if text.peek() != ",":
+            return items
+        text.pos += 1
+
+
+def _select_item(text: _Text, depth: int) -> _Item:
+    text.spaces()
+    if text.peek() == "*":
+        text.pos += 1
+        return _Item("*", star=True)
+    spread = text.peek(3) == "..."
+    if spread:
+        text.pos += 3
+    first = text.name()
+    alias = None
+    if text.peek() == ":" and text.peek(2) != "::":
+        text.pos += 1
+        alias, first = first, text.name()
+    item = _Item(first, alias, spread=spread)
+    if text.peek(2) == "->":
+        raise not_implemented(f"JSON paths in select ({first}->...) are not supported.")
+    if text.peek(2) == "::":
+        raise not_implemented(f"Casts in select ({first}::...) are not supported.")
+    while text.peek() == "!":
+        text.pos += 1
+        item.hints.append(text.name())
+    if text.peek(2) == "()" and first == "count" and not item.hints:
+        raise _aggregates()
+    if text.peek() == ".":
+        raise _aggregates()
+    if text.peek() == "(":
+        text.pos += 1
+        text.spaces()
+        item.children = [] if text.peek() == ")" else _select_items(text, depth + 1)
+        text.expect(")")
+    elif item.hints or spread:
+        raise text.fail("'('")
+    return item
+
+
+def _aggregates() -> PostgrestError:
+    return PostgrestError(400, "PGRST123", "Use of aggregate functions is not allowed")
+
+
+def parse_select(raw: str | None, served: Served) -> Shape:
+    """``select`` (None or empty: every visible column) resolved against ``served``."""
+    if raw is None or not raw.strip():
+        return Shape(tuple((name, name) for name in served.visible_names))
+    text = _Text(raw, "select parameter")
+    items = _select_items(text, 1)
+    if not text.at_end():
+        raise text.fail("',' or the end of the select parameter")
+    return _resolve(items, served, top=True)
+
+
+def _resolve(items: Sequence[_Item], served: Served, top: bool) -> Shape:
+    columns: list[tuple[str, str]] = []
+    embeds: list[Embed] = []
+    for item in items:
+        if item.star:
+            columns += [(name, name) for name in served.visible_names]
+        elif item.children is None:
+            if item.name not in served.vocabulary.fields:
+                raise column_missing(served.name, item.name)
+            columns.append((item.alias or item.name, item.name))
+        else:
+            if not top:
+                raise not_implemented(
+                    f"Nested embedding ({item.name} inside an embed) is not supported yet: "
+                    "embeds go one level deep.")
+            name, inner = resolve_embed(served, item.name, item.hints)
+            target = served.relations[name][1]
+            relation = served.relations[name][0]
+            shape = _resolve(item.children, target, top=False) if item.children else Shape(())
+            if item.spread and relation.kind != "to_one":
+                raise not_implemented(f"Spreading a to-many relation ({item.name}) is not "
+                                      "supported.")
+            if inner:
+                raise not_implemented(f"!inner embeds ({item.name}) are not supported yet.")
+            key = None if not item.children and not item.spread else (item.alias or item.name)
+            embeds.append(Embed(key, name, shape, item.spread, inner))
+    return Shape(tuple(columns), tuple(embeds))
+
+
+def resolve_embed(served: Served, name: str, hints: Sequence[str]) -> tuple[str, bool]:
+    """The served relation an embed names (a relation, a table, or a to-one's foreign key
+    column), narrowed by its ``!hint``; and whether it is ``!inner``."""
+    inner = "inner" in hints
+    hint = next((each for each in hints if each not in ("inner", "left")), None)
+    exact = [name] if name in served.relations else []
+    candidates = exact or [
+        relation_name for relation_name, (relation, target) in served.relations.items()
+        if target.name == name or (relation.kind == "to_one"
+                                   and [local.name for local, _ in relation.pairs] == [name])]
+    if hint is not None:
+        candidates = [each for each in candidates if _matches_hint(served, each, hint)]
+    if not candidates:
+        shown = f"{name}!{hint}" if hint else name
+        raise PostgrestError(
+            400, "PGRST200",
+            f"Could not find a relationship between '{served.name}' and '{shown}' in the "
+            "schema cache",
+            f"Searched for a foreign key relationship between '{served.name}' and '{shown}' "
+            "in the schema 'public', but no matches were found.",
+            "Embed one of: " + ", ".join(f"'{each}'" for each in served.relations) + "."
+            if served.relations else None)
+    if len(candidates) > 1:
+        options = ", ".join(f"'{name}!{each}'" for each in candidates)
+        raise PostgrestError(
+            300, "PGRST201",
+            f"Could not embed because more than one relationship was found for "
+            f"'{served.name}' and '{name}'",
+            "Relationships: " + ", ".join(candidates),
+            f"Try changing '{name}' to one of the following: {options}. Find the desired "
+            "relationship in the 'details' key.")
+    return candidates[0], inner
+
+
+def _matches_hint(served: Served, relation_name: str, hint: str) -> bool:
+    relation = served.relations[relation_name][0]
+    names = {relation_name}
+    for local, remote in relation.pairs:
+        names.update((local.name, remote.name))
+    if relation.secondary is not None:
+        names.add(relation.secondary.name)
+    return hint in names
+
+
+# -- filters -----------------------------------------------------------------------------------
+
+
+class _Budget:
+    """How many conditions and values one request's filters may hold."""
+
+    def __init__(self) -> None:
+        self.conditions = 0
+
+    def spend(self) -> None:
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise parse_error(f"A request holds at most {MAX_CONDITIONS} filter conditions.")
+
+
+def _condition(served: Served, name: str, op: str, raw: Any, parameter: str) -> Node:
+    """One ``name op raw`` condition; values are coerced to the field's type."""
+    if name not in served.vocabulary.fields:
+        raise column_missing(served.name, name)
+    if op == "in" and raw == []:
+        # in.() matches nothing: a condition no row meets, NULL or not.
+        info = served.vocabulary.fields[name]
+        return And((Condition(info, OPERATORS["is"], "null"),
+                    Condition(info, OPERATORS["is"], "not_null")))
+    try:
+        return make_condition(served.vocabulary, [name], op, raw, parameter,
+                              from_text=not isinstance(raw, list))
+    except BadRequest as exc:
+        reason = exc.errors[0].message if exc.errors else exc.detail
+        raise PostgrestError(400, "22P02", f"invalid input for {served.name}.{name}: "
+                                           f"{reason}", f"the filter {parameter!r}") from None
+
+
+def _filter_node(served: Served, name: str, operation: str, parameter: str,
+                 budget: _Budget, value_list: list[str] | None = None) -> Node:
+    """``name`` and ``[not.]op[(any|all)].value`` (or, from a tree, its parsed list)."""
+    if "->" in name:
+        raise not_implemented(f"JSON paths in filters ({name}) are not supported.")
+    match = _OPERATION.match(operation)
+    if match is None:
+        raise parse_error(f'"failed to parse filter ({operation})" (line 1, column 1)',
+                          f"the filter {parameter!r} must read [not.]operator.value")
+    negated, op, modifier, value = match.groups()
+    if op in UNSUPPORTED:
+        raise not_implemented(f"The operator {op!r} is not supported by this server.",
+                              "Full-text, array and range operators need PostgreSQL's types.")
+    if op not in OPERATOR_NAMES:
+        raise parse_error(f'"failed to parse filter ({operation})" (line 1, column 1)',
+                          f"unknown operator {op!r}")
+    ours = OPERATOR_NAMES[op]
+    node: Node
+    if modifier in ("any", "all"):
+        if op not in QUANTIFIABLE:
+            raise parse_error(f'"failed to parse filter ({operation})"',
+                              f"{op} takes no (any)/(all)")
+        items = value_list if value_list is not None else _braced(value, parameter)
+        if not items:
+            raise parse_error(f'"failed to parse filter ({operation})"',
+                              "(any)/(all) need at least one value")
+        conditions = tuple(_single(served, name, ours, item, parameter, budget)
+                           for item in items)
+        node = conditions[0] if len(conditions) == 1 else (
+            Or(conditions) if modifier == "any" else And(conditions))
+    elif modifier is not None:
+        raise not_implemented(f"A text search configuration ({modifier}) is not supported.")
+    elif op == "in":
+        items = value_list if value_list is not None else _in_list(value, parameter)
+        budget.spend()
+        node = _condition(served, name, "in", items, parameter)
+    else:
+        node = _single(served, name, ours, value, parameter, budget)
+    return Not(node) if negated else node
+
+
+def _single(served: Served, name: str, op: str, value: str, parameter: str,
+            budget: _Budget) -> Node:
+    budget.spend()
+    if op in ("like", "ilike"):
+        value = value.replace("*", "%")
+    return _condition(served, name, op, value, parameter)
+
+
+def _in_list(value: str, parameter: str) -> list[str]:
+    text = _Text(value, "filter")
+    items = _list(text, "(", ")")
+    if not text.at_end():
+        raise text.fail("the end of the in list")
+    return items
+
+
+def _braced(value: str, parameter: str) -> list[str]:
+    text = _Text(value, "filter")
+    items = _list(text, "{", "}")
+    if not text.at_end():
+        raise text.fail("the end of the list")
+    return items
+
+
+def _list(text: _Text, opening: str, closing: str) -> list[str]:
+    """``(a,b,"c,d")``: unquoted items are trimmed; ``()`` is the empty list."""
+    text.expect(opening)
+    items: list[str] = []
+    if text.peek() == closing:
+        text.pos += 1
+        return items
+    while True:
+        text.spaces()
+        if text.peek() == '"':
+            items.append(text.quoted())
+            text.spaces()
+        else:
+            start = text.pos
+            while not text.at_end() and text.peek() not in (",", closing):
+                text.pos += 1
+            items.append(text.text[start:text.pos].strip())
+        if len(items) > MAX_LIST_VALUES:
+            raise parse_error(f"A list holds at most {MAX_LIST_VALUES} values.")
+        if text.peek() == ",":
+            text.pos += 1
+            continue
+        text.expect(closing)
+        return items
+
+
+def _tree(served: Served, text: _Text, kind: str, negated: bool, depth: int,
+          parameter: str, budget: _Budget) -> Node:
+    """``(item,item,...)`` of an ``and``/``or``; items are filters or nested trees."""
+    if depth > MAX_DEPTH:
+        raise parse_error(f"Logic trees nest at most {MAX_DEPTH} levels deep.")
+    text.expect("(")
+    items: list[Node] = []
+    while True:
+        items.append(_tree_item(served, text, depth, parameter, budget))
+        if text.peek() == ",":
+            text.pos += 1
+            continue
+        text.expect(")")
+        break
+    node: Node = items[0] if len(items) == 1 else (
+        And(tuple(items)) if kind == "and" else Or(tuple(items)))
+    return Not(node) if negated else node
+
+
+def _tree_item(served: Served, text: _Text, depth: int, parameter: str,
+               budget: _Budget) -> Node:
+    text.spaces()
+    negated = text.peek(4) == "not."
+    start = text.pos
+    if negated:
+        text.pos += 4
+    for kind in ("and", "or"):
+        if text.peek(len(kind) + 1) == kind + "(":
+            text.pos += len(kind)
+            return _tree(served, text, kind, negated, depth + 1, parameter, budget)
+    text.pos = start
+    name = text.name()
+    text.expect(".")
+    negated = text.peek(4) == "not."
+    if negated:
+        text.pos += 4
+    op_start = text.pos
+    while not text.at_end() and text.peek().isalpha():
+        text.pos += 1
+    op = text.text[op_start:text.pos]
+    modifier = ""
+    if text.peek() == "(":
+        end = text.text.find(")", text.pos)
+        if end < 0:
+            raise text.fail("')'")
+        modifier = text.text[text.pos:end + 1]
+        text.pos = end + 1
+    text.expect(".")
+    prefix = ("not." if negated else "") + op + modifier + "."
+    if op == "in":
+        items = _list(text, "(", ")")
+        return _filter_node(served, name, prefix, parameter, budget, items)
+    if modifier in ("(any)", "(all)"):
+        items = _list(text, "{", "}")
+        return _filter_node(served, name, prefix, parameter, budget, items)
+    text.spaces()
+    if text.peek() == '"':
+        value = text.quoted()
+    else:
+        start = text.pos
+        while not text.at_end() and text.peek() not in (",", ")"):
+            text.pos += 1
+        value = text.text[start:text.pos]
+    return _filter_node(served, name, prefix + value, parameter, budget)
+
+
+def parse_filters(args: Sequence[tuple[str, str]], served: Served) -> Node | None:
+    """The filters and logic trees of the query string, ANDed in order."""
+    budget = _Budget()
+    nodes: list[Node] = []
+    for key, value in args:
+        if not key or key in RESERVED:
+            continue
+        last = key.rsplit(".", 1)[-1]
+        if last in ("and", "or"):
+            path = key.split(".")
+            negated = path[:-1] == ["not"]
+            if path[:-1] and not negated:
+                raise not_implemented(f"Logic trees on embedded resources ({key}) are not "
+                                      "supported yet.")
+            text = _Text(value, "logic tree")
+            nodes.append(_tree(served, text, last, negated, 1, key, budget))
+            if not text.at_end():
+                raise text.fail("the end of the logic tree")
+            continue
+        if last in RESERVED_LAST:
+            if "." in key:
+                raise not_implemented(f"order, limit and offset on embedded resources ({key}) "
+                                      "are not supported yet.")
+            continue
+        if "." in key and key not in served.vocabulary.fields:
+            raise not_implemented(f"Filters on embedded resources ({key}) are not supported "
+                                  "yet.")
+        nodes.append(_filter_node(served, key, value, key, budget))
+    if not nodes:
+        return None
+    return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
+
+
+# -- order and page ----------------------------------------------------------------------------
+
+
+def parse_order(raw: str | None, served: Served) -> tuple[SortKey, ...]:
+    """``a.desc.nullslast,b``: NULLs by default as PostgreSQL puts them (last ascending,
+    first descending), on every database."""
+    if raw is None or not raw.strip():
+        return ()
+    keys: list[SortKey] = []
+    text = _Text(raw, "order")
+    while True:
+        name = text.name()
+        if text.peek() == "(" or text.peek(2) == "->":
+            raise not_implemented(f"Ordering by an embedded resource or a JSON path ({name}) "
+                                  "is not supported.")
+        words: list[str] = []
+        while text.peek() == ".":
+            text.pos += 1
+            start = text.pos
+            while not text.at_end() and text.peek().isalpha():
+                text.pos += 1
+            words.append(text.text[start:text.pos])
+        if not set(words) <= {"asc", "desc", "nullsfirst", "nullslast"} or len(words) > 2:
+            raise text.fail("asc, desc, nullsfirst or nullslast")
+        info = served.vocabulary.fields.get(name)
+        if info is None:
+            raise column_missing(served.name, name)
+        descending = "desc" in words
+        nulls: NullsOrder = "first" if "nullsfirst" in words else \
+            "last" if "nullslast" in words else ("first" if descending else "last")
+        if all(key.field is not info for key in keys):
+            keys.append(SortKey(info, descending, nulls))
+        text.spaces()
+        if text.at_end():
+            return tuple(keys)
+        text.expect(",")
+
+
+def parse_count(raw: str | None, name: str) -> int | None:
+    """``limit`` / ``offset``: a non-negative integer."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise parse_error(f'"failed to parse {name} parameter ({raw})" (line 1, column 1)',
+                          f"{name} must be a non-negative integer")
+    return int(text)
+
+
+def parse_columns(raw: str | None, served: Served) -> list[str] | None:
+    """``columns="a","b"`` (or ``a,b``): the keys of a write's body to use."""
+    if raw is None:
+        return None
+    text = _Text(raw, "columns parameter")
+    names: list[str] = []
+    while True:
+        name = text.name()
+        if name not in served.info.fields:
+            raise PostgrestError(400, "PGRST204", f"Could not find the '{name}' column of "
+                                                  f"'{served.name}' in the schema cache")
+        names.append(name)
+        text.spaces()
+        if text.at_end():
+            return names
+        text.expect(",")

@@ -1,0 +1,91 @@
+"""Running a PostgREST read through tablerest's one list path (``tablerest.listing``).
+
+The statement is planned by ``plan_list`` (compiled once per shape), related rows come from
+``add_includes`` (one statement per embedded relation, whatever the page size), the total
+from ``count_rows``; all under the resource's row policy and ``base_query``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..listing import add_includes, count_rows, plan_list
+from ..query.compile import Scope, collect
+from ..query.model import OPERATORS, And, Condition, Node, Or, Query, SortKey
+from ..reading import FastReader, Reader
+from ..served import Served
+from .errors import PostgrestError
+from .parse import Shape
+
+_RANGE = re.compile(r"(\d{1,18})-(\d{0,18})\Z")
+
+
+@dataclass(frozen=True)
+class Page:
+    """The rows a read asks for: from ``offset``, at most ``limit`` (None: no limit)."""
+
+    offset: int
+    limit: int | None
+
+
+def page_of(limit: int | None, offset: int | None, range_header: str | None) -> Page:
+    """``limit``/``offset`` intersected with a ``Range: a-b`` header (one that does not
+    read ``digits-[digits]`` is ignored, as PostgREST ignores it); ``5-2`` is a 416."""
+    lower = offset or 0
+    upper = None if limit is None else lower + limit - 1
+    match = _RANGE.match(range_header.strip()) if range_header else None
+    if match is not None:
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) else None
+        if last is not None and first > last:
+            raise PostgrestError(416, "PGRST103", "Requested range not satisfiable",
+                                 "The lower boundary must be lower than or equal to the "
+                                 "upper boundary in the Range header.")
+        lower = max(lower, first)
+        if last is not None:
+            upper = last if upper is None else min(upper, last)
+    return Page(lower, None if upper is None else max(upper - lower + 1, 0))
+
+
+def fast_for(served: Served, query: Query) -> bool:
+    """Whether the read can skip SQLAlchemy (no policy or hook on any resource it reads)."""
+    return served.fast and all(served.relations[name][1].fast for name in query.include)
+
+
+def build_query(where: Node | None, sort: tuple[SortKey, ...], shape: Shape,
+                offset: int) -> Query:
+    include = tuple(dict.fromkeys(embed.relation for embed in shape.embeds))
+    return Query(where=where, sort=sort, offset=offset, fields=shape.fields or None,
+                 include=include)
+
+
+def run_list(reader: Reader, served: Served, query: Query, scope: Scope, limit: int | None,
+             counting: bool) -> tuple[list[dict[str, Any]], int | None]:
+    """The rows (with their includes) and, when ``counting``, how many match in all."""
+    values: dict[str, Any] = {}
+    shape = collect(query.where, values)
+    plan = plan_list(query, scope, served, shape, values, None, limit)
+    rows = reader.rows(plan.key, plan.build, plan.params, served.resource.base_query)
+    items = [dict(zip(plan.names, row, strict=False)) for row in rows]
+    if query.include:
+        add_includes(reader, plan, served, rows, items, fast=isinstance(reader, FastReader))
+    total = count_rows(reader, plan, served, shape) if counting else None
+    return items, total
+
+
+def keys_condition(served: Served, keys: Sequence[tuple[Any, ...]]) -> Node:
+    """The rows with these primary keys (read back after a write)."""
+    fields = served.key_fields
+    if len(fields) == 1:
+        return Condition(fields[0], OPERATORS["in"], [key[0] for key in keys])
+    rows = tuple(And(tuple(Condition(info, OPERATORS["eq"], value)
+                           for info, value in zip(fields, key, strict=True)))
+                 for key in keys)
+    return rows[0] if len(rows) == 1 else Or(rows)
+
+
+def key_of(served: Served, item: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(item[info.name] for info in served.key_fields)
