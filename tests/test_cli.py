@@ -407,20 +407,22 @@ def test_serve_db_reflects(invoke: Invoke, served: dict[str, Any],
 
     result = invoke("serve", "--db", "sqlite:///x.db", "--read-only", "--tables", "a, b",
                     "--exclude", "c", "--show", "a.salt,pin", "--show", "token", "--hide",
-                    "b.notes")
+                    "b.notes", "--postgrest")
 
     assert result.exit_code == 0, result.output
     assert made == {"url": "sqlite:///x.db", "read_only": True, "tables": ["a", "b"],
-                    "exclude": ["c"], "show": ["a.salt", "pin", "token"], "hide": ["b.notes"]}
+                    "exclude": ["c"], "show": ["a.salt", "pin", "token"], "hide": ["b.notes"],
+                    "postgrest": "/rest/v1"}
     assert served["dev"][2] is reflected
 
 
 @pytest.mark.sqlite_only
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(("args", "code", "message"), [
-    (["--tables", "a"], 2, "--read-only, --tables, --exclude, --show and --hide go with --db "
-                           "URL."),
-    (["--show", "a.b"], 2, "--read-only, --tables, --exclude, --show and --hide go with"),
+    (["--tables", "a"], 2, "--read-only, --tables, --exclude, --show, --hide and --postgrest "
+                           "go with --db URL."),
+    (["--show", "a.b"], 2, "--read-only, --tables, --exclude, --show, --hide and --postgrest "
+                           "go with"),
     (["--db", "sqlite://", "--tables", " , "], 2, "expected a comma-separated list"),
     (["--db", "sqlite://", "--hide", ","], 2, "expected COLUMN or TABLE.COLUMN"),
     (["--port", "0"], 2, "0 is not in the range"),

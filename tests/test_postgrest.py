@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -405,3 +406,26 @@ def test_api_postgrest_serves_resources_added_later(db_url: str) -> None:
     assert client.get("/api/tags").json == [{"name": "x", "label": None}]
     with pytest.raises(Exception, match="already called"):
         api.postgrest()
+
+
+def test_reflection_serves_the_dialect_when_asked(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from tablerest import reflect
+    from tablerest.cli import main
+
+    path = tmp_path / "albums.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "CREATE TABLE Album (AlbumId INTEGER PRIMARY KEY, Title TEXT NOT NULL)"))
+        connection.execute(sa.text("INSERT INTO Album VALUES (1, 'One'), (2, 'Two')"))
+    engine.dispose()
+    client = reflect(f"sqlite:///{path}", postgrest="/rest/v1").test_client()
+    response = client.get("/rest/v1/Album?select=Title&AlbumId=eq.2")
+    assert response.status_code == 200
+    assert response.json == [{"Title": "Two"}]
+    assert reflect(f"sqlite:///{path}").test_client().get("/rest/v1/Album").status_code == 404
+    refused = CliRunner().invoke(main, ["serve", "--postgrest"])
+    assert refused.exit_code == 2
+    assert "go with --db URL" in refused.output

@@ -19,7 +19,6 @@ from flask import Flask
 from conftest import rows
 from tablerest.auth import issue_token
 from tablerest.extension import state_of
-from tablerest.postgrest import options_for, register
 from test_links import served
 
 JS = Path(__file__).parent / "postgrest_js"
@@ -27,9 +26,8 @@ JS = Path(__file__).parent / "postgrest_js"
 
 @pytest.fixture
 def live(microblog: Flask) -> Iterator[tuple[str, str, str, sa.Engine]]:
-    """The microblog with the dialect on, served on 127.0.0.1; ann and bob signed up.
+    """The microblog (its dialect is on, at /rest/v1), served on 127.0.0.1; ann and bob signed up.
     The dialect's base URL, ann's and bob's tokens, the engine."""
-    register(microblog, options_for("/rest/v1"))
     client = microblog.test_client()
     tokens = []
     for name in ("ann", "bob"):

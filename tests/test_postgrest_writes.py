@@ -261,8 +261,7 @@ def test_representation_with_an_embed(pg: FlaskClient) -> None:
 @pytest.fixture
 def blog(microblog: Flask, mb_client: FlaskClient) -> tuple[FlaskClient, dict[str, str],
                                                             dict[str, str]]:
-    """The microblog with the dialect on; ann and bob, two messages each; their tokens."""
-    register(microblog, options_for(API))
+    """The microblog (its dialect is on); ann and bob, two messages each; their tokens."""
     state = state_of(microblog)
     tokens = []
     for name in ("ann", "bob"):

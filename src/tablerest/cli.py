@@ -334,15 +334,18 @@ def _log_to_stderr() -> None:
                    "(repeatable, or a comma list; COLUMN alone means in every table).")
 @click.option("--hide", multiple=True, callback=_columns, metavar="[TABLE.]COLUMN",
               help="With --db: hide these columns too (same forms as --show).")
+@click.option("--postgrest", "postgrest", is_flag=False, flag_value="/rest/v1", default=None,
+              metavar="[PREFIX]",
+              help="With --db: also serve the PostgREST dialect (at /rest/v1, or PREFIX).")
 @click.pass_context
 def serve(ctx: click.Context, app_import: str | None, host: str, port: int,
           workers: int | None, reload: bool, db_url: str | None, read_only: bool,
           tables: list[str] | None, exclude: list[str] | None, show: list[str],
-          hide: list[str]) -> None:
+          hide: list[str], postgrest: str | None) -> None:
     """Serve the app (or, with --db, an existing database) on HOST:PORT."""
-    if db_url is None and (read_only or tables or exclude or show or hide):
-        raise click.UsageError(
-            "--read-only, --tables, --exclude, --show and --hide go with --db URL.")
+    if db_url is None and (read_only or tables or exclude or show or hide or postgrest):
+        raise click.UsageError("--read-only, --tables, --exclude, --show, --hide and "
+                               "--postgrest go with --db URL.")
     load: Callable[[], Flask]
     if db_url is not None:
         if app_import:
@@ -352,7 +355,7 @@ def serve(ctx: click.Context, app_import: str | None, host: str, port: int,
 
         def load() -> Flask:
             return create_app(url, read_only=read_only, tables=tables, exclude=exclude,
-                              show=show, hide=hide)
+                              show=show, hide=hide, postgrest=postgrest)
     else:
         info = ctx.ensure_object(ScriptInfo)
         if app_import:

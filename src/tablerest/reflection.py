@@ -511,7 +511,8 @@ def _check_sqlite_file(url: str) -> None:
 
 def create_app(url: str, *, read_only: bool = False, tables: Sequence[str] | None = None,
                exclude: Sequence[str] | None = None, show: Sequence[str] = (),
-               hide: Sequence[str] = (), config: Mapping[str, Any] | None = None) -> Flask:
+               hide: Sequence[str] = (), config: Mapping[str, Any] | None = None,
+               postgrest: str | None = None) -> Flask:
     """A Flask app serving every table and view of the database at ``url``.
 
     :param url: the database URL (``sqlite:///path.db``, ``postgresql://...``).
@@ -522,6 +523,7 @@ def create_app(url: str, *, read_only: bool = False, tables: Sequence[str] | Non
         or ``table.column``.
     :param hide: columns to hide although not named like secrets, in the same form.
     :param config: more Flask/tablerest configuration (``TABLEREST_*`` keys and the like).
+    :param postgrest: also serve the PostgREST dialect under this prefix (``/rest/v1``).
     :raises ConfigurationError: the database cannot be reached or reflected, or an option
         names a table or column it does not have.
     """
@@ -557,13 +559,16 @@ def create_app(url: str, *, read_only: bool = False, tables: Sequence[str] | Non
     api = TableRest(engine=engine, metadata=database.metadata)
     for resource in database.resources(read_only=read_only):
         api.add(resource)
+    if postgrest is not None:
+        api.postgrest(postgrest)
     api.init_app(app)
     return app
 
 
 def reflect(url: str, *, read_only: bool = False, tables: Sequence[str] | None = None,
             exclude: Sequence[str] | None = None, show: Sequence[str] = (),
-            hide: Sequence[str] = (), config: Mapping[str, Any] | None = None) -> Flask:
+            hide: Sequence[str] = (), config: Mapping[str, Any] | None = None,
+            postgrest: str | None = None) -> Flask:
     """Reflect the database at ``url`` and return a WSGI app serving it; see ``create_app``."""
     return create_app(url, read_only=read_only, tables=tables, exclude=exclude, show=show,
-                      hide=hide, config=config)
+                      hide=hide, config=config, postgrest=postgrest)

@@ -25,4 +25,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.use_tokens(login=password_login(User, ("name", "email")))
     api.list_route("/users/<key>/timeline", "messages", timeline,
                    default_sort=("-created_at",))
+    api.postgrest()  # PostgREST's clients too, at /rest/v1, under the same policies
     return app
