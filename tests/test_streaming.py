@@ -187,7 +187,7 @@ def test_the_microblog_timeline_streams(mb_client: FlaskClient, microblog: Flask
     (None, "application/json"),
     ("*/*", "application/json"),
     ("application/json", "application/json"),
-    ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "application/json"),
+    ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "text/html"),
     ("text/csv", CSV),
     ("text/*", CSV),
     ("text/csv;q=0.5, application/x-ndjson", NDJSON),
