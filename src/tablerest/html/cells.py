@@ -145,10 +145,12 @@ def table_rows(items: Sequence[Mapping[str, Any]], names: Sequence[str],
                 cut = _CUT if len(value) > TRUNCATE else ""
                 parts.append(f"<td><bdi>{escape(text)}</bdi>{cut}</td>")
             elif isinstance(value, dt.datetime):
-                moment = utc(value)
-                text = moment.isoformat(" ", "seconds")[:19] + " UTC"
-                parts.append(f'<td><bdi><time datetime="{moment.isoformat()}">{text}'
-                             "</time></bdi></td>")
+                if value.tzinfo is None:  # stored in UTC (tablerest's rule)
+                    text, iso = value.isoformat(" ", "seconds"), value.isoformat() + "+00:00"
+                else:
+                    moment = value.astimezone(dt.UTC)
+                    text, iso = moment.isoformat(" ", "seconds")[:19], moment.isoformat()
+                parts.append(f'<td><bdi><time datetime="{iso}">{text} UTC</time></bdi></td>')
             else:
                 shown = cell(value, href=link_href(name, item))
                 numeric = ' class="num"' if shown.numeric else ""
