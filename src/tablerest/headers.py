@@ -42,9 +42,14 @@ def register_headers(app: Flask) -> None:
 
 def security_headers(response: Response) -> Response:
     """The ``after_request`` hook: see the module docstring."""
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
     if request.endpoint not in FILES:
-        response.vary.add("Accept")
+        vary = headers.get("Vary")
+        if vary is None:  # the common case, without parsing a header set
+            headers["Vary"] = "Accept"
+        else:
+            response.vary.add("Accept")
     if request.endpoint in DOCS_PAGES:
         response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
     elif response.mimetype == "text/html":

@@ -79,6 +79,8 @@ def offer_pages(pages: Any) -> None:
 
 def requested_format(req: Request) -> str | None:
     """The media type ``?__as__=`` asks for, or None; 400 for an unknown one."""
+    if FORMAT_PARAMETER not in req.environ.get("QUERY_STRING", ""):
+        return None  # the common case, without parsing the query string
     values = req.args.getlist(FORMAT_PARAMETER)
     if not values:
         return None
@@ -128,11 +130,11 @@ def negotiate(request: Request, streamed: bool = True) -> Representation:
     forced = requested_format(request)
     if forced is not None:
         return _forced(forced, streamed)
-    if prefers_html(request):
-        return PAGES[0]
     accept = request.headers.get("Accept")
     if not accept or accept == "*/*" or accept == JSON:
         return JSON_LIST
+    if prefers_html(request):
+        return PAGES[0]
     offered = [JSON, *STREAMED] if streamed else [JSON]
     best = request.accept_mimetypes.best_match(offered)
     if best is not None:

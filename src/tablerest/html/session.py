@@ -53,6 +53,8 @@ def use_cookie(found: State) -> Callable[[], None]:
     request's bearer token; a stale cookie is dropped and the page is drawn signed out."""
 
     def hook() -> None:
+        if "HTTP_COOKIE" not in request.environ:  # API clients: no cookie to parse
+            return
         token = request.cookies.get(SESSION_COOKIE)
         if not token or "Authorization" in request.headers or not can_sign_in(found):
             return
