@@ -31,7 +31,7 @@ from .schema import FieldInfo, RelationInfo
 from .settings import Settings
 from .statements import cache_for
 from .tablesql import TableSql
-from .timestamps import utcnow
+from .timestamps import utcnow, utcnow_for
 from .validation import METHODS, BodyValidator, build_validator, check_keys
 
 #: The parent's values of a relation list, bound as ``s0, s1, ...``.
@@ -207,6 +207,26 @@ class Served:
         except DBAPIError as exc:
             raise self.translate_errors(exc, values) from exc
         resource.after_create(item, ctx)
+        return item
+
+    def update(self, ctx: RequestContext, key: Sequence[Any], current: dict[str, Any],
+               values: dict[str, Any]) -> dict[str, Any] | None:
+        """Change the row ``current`` (whose key is ``key``) under the policy and hooks; the
+        item as it is now, or None when the row is gone."""
+        resource = self.resource
+        resource.policy_.can_update(ctx, current, values)
+        resource.before_update(current, values, ctx)
+        item: dict[str, Any] | None = current
+        if values:
+            for info in self.info.fields.values():
+                if info.is_timestamp and info.name == "updated_at":
+                    values.setdefault(info.name, utcnow_for(info))
+            try:
+                item = self.sql.update(self.writer(ctx), key, values)
+            except DBAPIError as exc:
+                raise self.translate_errors(exc, values) from exc
+        if item is not None:
+            resource.after_update(item, ctx)
         return item
 
     # -- relations -----------------------------------------------------------------------

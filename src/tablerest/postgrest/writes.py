@@ -24,7 +24,6 @@ from ..query.compile import Binder, collect, compile_where
 from ..query.model import Node
 from ..resource import RequestContext
 from ..served import Served
-from ..timestamps import utcnow_for
 from .errors import PostgrestError
 
 #: Marks a key of ``columns=`` that a row leaves out, with ``Prefer: missing=default``.
@@ -123,22 +122,9 @@ def _locked(ctx: RequestContext, served: Served, statement: sa.Select[Any],
 def update(ctx: RequestContext, served: Served, current: dict[str, Any],
            values: dict[str, Any]) -> dict[str, Any]:
     """Change one row under the policy and hooks, as ``PATCH /things/<key>`` does."""
-    resource = served.resource
-    resource.policy_.can_update(ctx, current, values)
-    resource.before_update(current, values, ctx)
-    item = current
-    if values:
-        for info in served.info.fields.values():
-            if info.is_timestamp and info.name == "updated_at":
-                values.setdefault(info.name, utcnow_for(info))
-        key = [current[info.name] for info in served.key_fields]
-        try:
-            updated = served.sql.update(served.writer(ctx), key, values)
-        except DBAPIError as exc:
-            raise served.translate_errors(exc, values) from exc
-        item = updated if updated is not None else current
-    resource.after_update(item, ctx)
-    return item
+    key = [current[info.name] for info in served.key_fields]
+    item = served.update(ctx, key, current, values)
+    return item if item is not None else current
 
 
 def delete(ctx: RequestContext, served: Served, current: dict[str, Any]) -> None:

@@ -14,12 +14,10 @@ from flask import Response, request
 from sqlalchemy.exc import DBAPIError
 
 from ..database import write_transaction
-from ..errors import NotFound
 from ..http import etag_of, json_response, wants_json
 from ..representations import negotiate
 from ..resource import RequestContext
 from ..serialization import dumps
-from ..timestamps import utcnow_for
 from .base import (
     READ_METHODS,
     Views,
@@ -99,24 +97,11 @@ class Items(Views):
 
     def update(self, raw_key: str, values: dict[str, Any]) -> Response:
         served = self.served
-        resource = served.resource
         key = served.parse_key(raw_key)
         with self.locked(key) as (ctx, current):
-            resource.policy_.can_update(ctx, current, values)
-            resource.before_update(current, values, ctx)
-            item = current
-            if values:
-                for info in served.info.fields.values():
-                    if info.is_timestamp and info.name == "updated_at":
-                        values.setdefault(info.name, utcnow_for(info))
-                try:
-                    updated = served.sql.update(served.writer(ctx), key, values)
-                except DBAPIError as exc:
-                    raise served.translate_errors(exc, values) from exc
-                if updated is None:
-                    raise NotFound(f"No {served.name} item has the key {raw_key!r}.")
-                item = updated
-            resource.after_update(item, ctx)
+            item = served.update(ctx, key, current, values)
+            if item is None:
+                raise served.not_found(raw_key)
         body = dumps(item)
         return json_response(body, headers={"ETag": etag_of(body)})
 
