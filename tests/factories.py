@@ -7,12 +7,14 @@ HTTP API the tests exercise. Column defaults (timestamps, ``published``) still a
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from werkzeug.serving import make_server
 
 from tablerest import Resource, TableRest, hash_password
 from testapp import Base, Post, Tag, User, post_tags
@@ -70,3 +72,17 @@ def serving(db_url: str, *resources: type | Resource, **config: Any) -> Iterator
         yield app
     finally:
         engine.dispose()
+
+
+@contextmanager
+def live_server(app: Flask) -> Iterator[str]:
+    """``app`` behind Werkzeug's threaded server on a free port of 127.0.0.1; its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()

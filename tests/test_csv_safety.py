@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import decimal
 import io
-import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -18,10 +17,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from conftest import rows
-from factories import add_user, insert
+from factories import add_user, insert, live_server
 from tablerest.extension import state_of
 from tablerest.reflection import create_app as reflect_app
 from testapp import Post, create_app
@@ -161,15 +159,8 @@ def test_a_relation_list_and_a_body_query_are_neutralised(client: FlaskClient,
 
 @pytest.fixture
 def served(app: Flask) -> Iterator[str]:
-    """``app`` behind Werkzeug's threaded HTTP server on a free loopback port; its URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with live_server(app) as base:
+        yield base
 
 
 def test_a_real_server_streams_neutralised_cells(served: str, stored: dict[str, int]) -> None:

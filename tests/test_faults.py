@@ -11,9 +11,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from werkzeug.serving import make_server
 
-from factories import add_user, insert
+from factories import add_user, insert, live_server
 from tablerest.extension import state_of
 from testapp import Post
 
@@ -22,14 +21,9 @@ ABORTS = 1000
 
 @pytest.fixture
 def live(app: Flask) -> Iterator[tuple[str, int]]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield "127.0.0.1", server.server_port
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with live_server(app) as base:
+        host, _, port = base.removeprefix("http://").partition(":")
+        yield host, int(port)
 
 
 def abort_after_first_bytes(address: tuple[str, int], path: str, accept: str) -> bytes:

@@ -27,7 +27,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,9 +43,9 @@ import sqlalchemy as sa
 from flask import Flask
 from microblog.app import create_app as create_microblog
 from openapi_spec_validator import validate
-from werkzeug.serving import make_server
 
 from conftest import SECRET, rows
+from factories import live_server
 from pgserver import PostgresServer
 from tablerest.extension import state_of
 from tablerest.openapi import openapi_document
@@ -261,17 +260,7 @@ def document(request: pytest.FixtureRequest, db_url: str) -> dict[str, Any]:
     return found
 
 
-@contextmanager
-def live(app: Flask) -> Iterator[str]:
-    """``app`` on a threaded server on 127.0.0.1; its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+
 
 
 # -- the documents are accepted ------------------------------------------------------------
@@ -393,7 +382,7 @@ class PythonClient:
 @contextmanager
 def generated_client(app: Flask, toolchain: Toolchain) -> Iterator[PythonClient]:
     """A generated client of ``app``'s served document, against ``app`` on a live server."""
-    with live(app) as base_url:
+    with live_server(app) as base_url:
         document = httpx.get(f"{base_url}/openapi.json").json()
         yield PythonClient(toolchain.python(document), base_url, Conformance(document))
 

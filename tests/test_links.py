@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from conftest import rows
+from factories import live_server
 from tablerest.extension import state_of
 
 PASSWORD = "a-long-secret-1"
@@ -106,19 +106,6 @@ def test_tag_links_belong_to_the_post(client: FlaskClient, engine: sa.Engine) ->
 # -- races ---------------------------------------------------------------------------------
 
 
-def served(app: Flask) -> tuple[str, Callable[[], None]]:
-    """``app`` on a live threaded server on 127.0.0.1; its base URL and a stop function."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        thread.join(5)
-
-    return f"http://127.0.0.1:{server.server_port}", stop
-
-
 def race(count: int, request: Callable[[], int]) -> list[int]:
     """Run ``request`` from ``count`` threads released at the same moment; the statuses."""
     barrier = threading.Barrier(count)
@@ -146,8 +133,6 @@ def test_identical_concurrent_follows_all_answer_204_and_make_one_row(
     import urllib.request
 
     (john, as_john), (jane, _) = people["john"], people["jane"]
-    base, stop = served(microblog)
-
     def call(method: str) -> Callable[[], int]:
         def send() -> int:
             request = urllib.request.Request(f"{base}/users/{john}/following/{jane}",
@@ -159,21 +144,17 @@ def test_identical_concurrent_follows_all_answer_204_and_make_one_row(
                 return int(error.code)
         return send
 
-    try:
+    with live_server(microblog) as base:
         assert race(8, call("PUT")) == [204] * 8
         assert follows(microblog) == [(john, jane)]
         assert race(8, call("DELETE")) == [204] * 8
         assert follows(microblog) == []
-    finally:
-        stop()
 
 
 def test_concurrent_sign_ups_with_one_name_give_one_201_and_409s(
         microblog: Flask, mb_client: FlaskClient) -> None:
     import json
     import urllib.request
-
-    base, stop = served(microblog)
 
     def sign_up_once() -> int:
         body = json.dumps({"name": "racer", "email": "racer@example.com",
@@ -186,10 +167,8 @@ def test_concurrent_sign_ups_with_one_name_give_one_201_and_409s(
         except urllib.error.HTTPError as error:
             return int(error.code)
 
-    try:
+    with live_server(microblog) as base:
         statuses = race(4, sign_up_once)
-    finally:
-        stop()
     assert sorted(statuses) == [201, 409, 409, 409]
     assert len(rows(state_of(microblog).engine,
                     "SELECT id FROM users WHERE name = 'racer'")) == 1

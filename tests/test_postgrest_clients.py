@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from flask import Flask
 
 from conftest import rows
+from factories import live_server
 from tablerest.auth import issue_token
 from tablerest.extension import state_of
-from test_links import served
 
 JS = Path(__file__).parent / "postgrest_js"
 
@@ -35,11 +35,8 @@ def live(microblog: Flask) -> Iterator[tuple[str, str, str, sa.Engine]]:
                                                "password": "password123"})
         assert response.status_code == 201
         tokens.append(issue_token(state_of(microblog), response.json["id"])["access_token"])
-    base, stop = served(microblog)
-    try:
+    with live_server(microblog) as base:
         yield f"{base}/rest/v1", tokens[0], tokens[1], state_of(microblog).engine
-    finally:
-        stop()
 
 
 def test_postgrest_py(live: tuple[str, str, str, sa.Engine]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 
 import psycopg
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 #: PostgreSQL SQLSTATEs that mean "try again later".
@@ -40,19 +40,12 @@ def unavailable(error: BaseException) -> str | None:
     """Why ``error`` means the database cannot answer now, or None when it is not that."""
     if isinstance(error, PoolTimeout):
         return "No database connection was free in time: the server is busy."
-    if isinstance(error, sqlite3.OperationalError | psycopg.OperationalError):
-        # Raised straight by the driver (tablerest sends BEGIN to it without SQLAlchemy).
-        return _driver_error(error)
-    if not isinstance(error, DBAPIError):
-        return None
-    state = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    if state in _RETRYABLE_STATES:
-        return _RETRYABLE_STATES[state]
-    if error.connection_invalidated:
-        return "The connection to the database was lost."
-    if isinstance(error, OperationalError) and error.orig is not None:
-        return _driver_error(error.orig)
-    return None
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return "The connection to the database was lost."
+        return None if error.orig is None else _driver_error(error.orig)
+    # Raised straight by the driver (tablerest sends BEGIN to it without SQLAlchemy).
+    return _driver_error(error)
 
 
 def _driver_error(error: BaseException) -> str | None:

@@ -58,6 +58,7 @@ class Served:
         self.info = resource.info
         self.table = resource.info.table
         self.name = resource.name_
+        self._item_prefix = f"/{quote(self.name, safe='')}/"  # a path segment, like the index's
         self.statements = cache_for(engine)
         options = resource.options
         self.max_limit = int(options["max_limit"] or settings.max_limit)
@@ -125,7 +126,7 @@ class Served:
     def location(self, item: Mapping[str, Any]) -> str:
         key = ",".join(str(value) if type(value) is int else quote(str(value), safe="")
                        for value in (item[info.name] for info in self.key_fields))
-        return f"/{self.name}/{key}"
+        return f"{self._item_prefix}{key}"
 
     def read_scope(self, ctx: RequestContext | None) -> list[ColumnElement[bool]]:
         if ctx is None:  # the fast path runs only when the policy has no visible()

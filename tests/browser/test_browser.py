@@ -18,16 +18,15 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from conftest import rows
+from factories import live_server
 
 try:
     from playwright.sync_api import sync_playwright
@@ -68,13 +67,8 @@ def seeded(microblog: Flask) -> Flask:
 @pytest.fixture
 def live(seeded: Flask) -> Iterator[str]:
     """The app on a free port of 127.0.0.1, in a thread, for the test's duration."""
-    server = make_server("127.0.0.1", 0, seeded, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
+    with live_server(seeded) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

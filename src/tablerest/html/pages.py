@@ -112,12 +112,7 @@ def list_page(target: Served, query: Query, envelope: dict[str, Any], body: byte
     links = to_one_links(target)
     key_names = [info.name for info in target.key_fields]
 
-    prefix = f"/{quote(target.name, safe='')}/"
-    single = key_names[0] if len(key_names) == 1 else None
-
     def item_href(item: Mapping[str, Any]) -> str | None:
-        if single is not None and type(item.get(single)) is int:
-            return prefix + str(item[single])  # the common case, without quoting
         has_key = bool(key_names) and all(name in item for name in key_names)
         return target.location(item) if has_key else None
 
@@ -168,8 +163,6 @@ def _link(links: Mapping[str, tuple[Served, str]], name: str, item: Mapping[str,
     if found is None or value is None:
         return None
     target, key = found
-    if type(value) is int:
-        return f"/{quote(target.name, safe='')}/{value}"
     return target.location({key: value})
 
 

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Request, Response, request
+from flask import Request, request
 from sqlalchemy import Connection
 
 from ..cursors import QUERY_PREFIX
@@ -23,7 +23,6 @@ from ..serialization import dumps
 from ..served import Served
 from ..state import State
 
-View = Any
 #: The methods that carry a list query in a JSON body (and ``POST <list>/query``).
 BODY_QUERY_METHODS = ("QUERY", "FETCH")
 #: Methods that read: HEAD is GET without a body (Flask adds it to every GET route).
@@ -151,7 +150,3 @@ def check_if_none_match_on_write() -> None:
 
 def not_allowed(allowed: tuple[str, ...]) -> MethodNotAllowed:
     return MethodNotAllowed(f"{request.method} is not allowed on this URL.", allowed)
-
-
-def empty(status: int) -> Response:
-    return Response(status=status)
