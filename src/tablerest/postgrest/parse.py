@@ -330,7 +330,7 @@ def _filter_node(served: Served, name: str, operation: str, parameter: str,
         if op not in QUANTIFIABLE:
             raise parse_error(f'"failed to parse filter ({operation})"',
                               f"{op} takes no (any)/(all)")
-        items = value_list if value_list is not None else _braced(value, parameter)
+        items = value_list if value_list is not None else _whole_list(value, "{", "}", "the list")
         if not items:
             raise parse_error(f'"failed to parse filter ({operation})"',
                               "(any)/(all) need at least one value")
@@ -341,7 +341,8 @@ def _filter_node(served: Served, name: str, operation: str, parameter: str,
     elif modifier is not None:
         raise not_implemented(f"A text search configuration ({modifier}) is not supported.")
     elif op == "in":
-        items = value_list if value_list is not None else _in_list(value, parameter)
+        items = value_list if value_list is not None else _whole_list(value, "(", ")",
+                                                                        "the in list")
         budget.spend()
         node = _condition(served, name, "in", items, parameter)
     else:
@@ -357,19 +358,12 @@ def _single(served: Served, name: str, op: str, value: str, parameter: str,
     return _condition(served, name, op, value, parameter)
 
 
-def _in_list(value: str, parameter: str) -> list[str]:
+def _whole_list(value: str, opening: str, closing: str, what: str) -> list[str]:
+    """``value`` that is one list and nothing after it: ``(a,b)`` for ``in``, ``{a,b}``."""
     text = _Text(value, "filter")
-    items = _list(text, "(", ")")
+    items = _list(text, opening, closing)
     if not text.at_end():
-        raise text.fail("the end of the in list")
-    return items
-
-
-def _braced(value: str, parameter: str) -> list[str]:
-    text = _Text(value, "filter")
-    items = _list(text, "{", "}")
-    if not text.at_end():
-        raise text.fail("the end of the list")
+        raise text.fail(f"the end of {what}")
     return items
 
 
