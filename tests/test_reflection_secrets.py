@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 from conftest import rows
 from tablerest.errors import ConfigurationError
 from tablerest.extension import state_of
-from tablerest.reflection import create_app, is_secret_name, name_words
+from tablerest.reflection import create_app
+from tablerest.secret_columns import is_secret_name, name_words
 
 # Every column of ``accounts`` but these is named like a secret.
 PLAIN = ("id", "login", "Shipping", "opinion")
