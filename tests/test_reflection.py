@@ -29,13 +29,8 @@ from flask.testing import FlaskClient
 from pgserver import PostgresServer
 from tablerest.errors import ConfigurationError
 from tablerest.extension import state_of
-from tablerest.reflection import (
-    create_app,
-    describe_relations,
-    reflect,
-    strip_id_suffix,
-    url_segment,
-)
+from tablerest.reflected_names import describe_relations, strip_id_suffix, url_segment
+from tablerest.reflection import create_app, reflect
 
 # The dataset lives beside the clone (../shared/datasets/chinook), or where the variable says.
 CHINOOK = Path(os.environ.get("TABLEREST_CHINOOK_DIR")

@@ -24,33 +24,8 @@ Keys and writes
     a server default) is read-only; any other key is required on create. Validation comes
     from the reflected types, nullability and lengths.
 
-Relations (from foreign keys, named per resource)
-    - to-one, on the table holding the foreign key: the key column without its id suffix
-      (``id`` in any case after ``_``, ``-`` or a space; ``Id`` after a letter or digit;
-      ``ID`` after a lower-case letter or digit): ``ArtistId`` -> ``Artist``,
-      ``support_rep_id`` -> ``support_rep``, ``Order Id`` -> ``Order``.
-      Fallback: ``<columns>_<target table>`` (``ReportsTo_Employee``).
-    - to-many, on the referenced table: the referencing table's name (``Artist`` ->
-      ``Album``). Fallback: ``<referencing table>_by_<columns>`` (``Employee_by_ReportsTo``).
-    - many-to-many, through a pure link table (every column belongs to exactly one of its two
-      foreign keys, and all its columns form its primary key, like ``PlaylistTrack``): the
-      other table's name (``Playlist`` -> ``Track``, ``Track`` -> ``Playlist``). Fallback:
-      ``<other table>_via_<link table>_<link columns to the other table>``. The link table is
-      a resource too, with its own to-one relations, and its referenced tables get a to-many
-      to it.
-
-    ``<columns>`` is the foreign key's column names joined with ``_``.
-    The fallback is used when there is no preferred name (a key column without an id suffix,
-    a composite foreign key, a self-reference), and by *every* relation whose preferred name
-    is taken: by a column of the same table, or by another relation of that table wanting the
-    same name (two keys to one table, two link tables to one table). So a self-reference
-    ``Employee.ReportsTo`` gives ``ReportsTo_Employee`` (to-one) and ``Employee_by_ReportsTo``
-    (to-many); ``Message.sender_id`` and ``Message.recipient_id`` to ``User`` give ``sender``
-    and ``recipient`` on ``Message``, and ``Message_by_sender_id`` and
-    ``Message_by_recipient_id`` on ``User``. A fallback that is still taken gets ``_2``,
-    ``_3``, ... in the order to-one, to-many, many-to-many. Relation names go through the same
-    path-segment rule as resource names. A relation is served only when every table it touches
-    (the link table included) is served.
+Relations
+    From foreign keys, named per resource: see ``reflected_names``.
 
 Secret columns
     A column named like a secret is hidden: write-only, never in an item, a list, a CSV or
@@ -79,240 +54,36 @@ Keys that are not URL segments
     ``/codes/uses``). A new key with ``/`` (or ``,`` in a composite key) is 422.
 
 Values
-    Datetimes stored without a zone are UTC. SQLite keeps datetimes as text: new values are
-    written in the layout the column already uses (``2021-01-01 00:00:00``, or with a ``T``,
-    or with microseconds), so comparisons and sorting stay right; a SQLite datetime column
-    that holds numbers (epoch seconds) is served as numbers. Foreign keys are enforced,
-    SQLite included. A SQLite file keeps its journal mode: reflection never switches it to WAL
-    (which would change the file), and serving only reads it.
+    Datetimes stored without a zone are UTC; on SQLite see ``sqlite_layout``. Foreign keys
+    are enforced, SQLite included.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import os
-import re
-from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
-from sqlalchemy import Connection, Engine, MetaData, Table
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Engine, MetaData, Table
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.schema import Column, ForeignKeyConstraint
 
 from .database import create_engine
 from .errors import ConfigurationError
 from .extension import TableRest
+from .reflected_names import describe_relations, url_segment
 from .resource import Resource
-from .schema import RelationInfo, RelationKind
+from .schema import RelationInfo
 from .secret_columns import hidden_columns
 from .settings import build_settings, load_environment, normalise_url
+from .sqlite_layout import settle_sqlite
 
-_ID_SUFFIX = re.compile(r"(?P<base>.+?)(?:[_ \-][Ii][Dd]|(?<=[A-Za-z0-9])Id|(?<=[a-z0-9])ID)")
-_UNSAFE = re.compile(r"[/\\<>\x00-\x1f\x7f]")
-_WITHOUT_ROWID = re.compile(r"\bWITHOUT\s+ROWID\b", re.IGNORECASE)
 log = logging.getLogger("tablerest")
-
-
-def strip_id_suffix(name: str) -> str | None:
-    """``ArtistId`` -> ``Artist``, ``artist_id`` -> ``artist``; None without an id suffix."""
-    match = _ID_SUFFIX.fullmatch(name)
-    return match.group("base") if match else None
-
-
-def url_segment(name: str) -> str:
-    """``name`` made safe as one URL path segment (see the module docstring)."""
-    safe = _UNSAFE.sub("_", name)
-    return "_" * len(safe) if safe.strip(".") == "" else safe
-
-
-# -- relations -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    preferred: str | None
-    fallback: str
-    relation: RelationInfo
-
-
-def _columns_of(key: ForeignKeyConstraint) -> str:
-    return "_".join(column.name for column in key.columns)
-
-
-def _pairs(key: ForeignKeyConstraint, reverse: bool = False,
-           ) -> tuple[tuple[Column[Any], Column[Any]], ...]:
-    pairs = [(element.parent, element.column) for element in key.elements]
-    return tuple((remote, local) if reverse else (local, remote) for local, remote in pairs)
-
-
-def _sorted_keys(table: Table, served: Mapping[Table, str]) -> list[ForeignKeyConstraint]:
-    """The table's foreign keys to served tables, in column order (sets have no order)."""
-    position = {column.name: index for index, column in enumerate(table.columns)}
-    keys = [key for key in table.foreign_key_constraints
-            if key.referred_table in served and key.elements]
-    return sorted(keys, key=lambda key: ([position[c.name] for c in key.columns],
-                                         served[key.referred_table]))
-
-
-def link_keys(table: Table, served: Mapping[Table, str],
-              ) -> tuple[ForeignKeyConstraint, ForeignKeyConstraint] | None:
-    """The two foreign keys of a pure link table, or None when ``table`` is not one."""
-    keys = _sorted_keys(table, served)
-    if len(keys) != 2 or len(table.foreign_key_constraints) != 2:
-        return None
-    first = {column.name for column in keys[0].columns}
-    second = {column.name for column in keys[1].columns}
-    every = {column.name for column in table.columns}
-    key = {column.name for column in table.primary_key.columns}
-    if first & second or first | second != every or key != every:
-        return None
-    return keys[0], keys[1]
-
-
-def _relation(kind: RelationKind, target: Table,
-              pairs: tuple[tuple[Column[Any], Column[Any]], ...],
-              secondary: Table | None = None,
-              secondary_pairs: tuple[tuple[Column[Any], Column[Any]], ...] = ()) -> RelationInfo:
-    return RelationInfo(name="", kind=kind, target=target, pairs=pairs, secondary=secondary,
-                        secondary_pairs=secondary_pairs)
-
-
-def describe_relations(served: Mapping[Table, str]) -> dict[Table, dict[str, RelationInfo]]:
-    """Every served table's relations, named by the rule of the module docstring.
-
-    :param served: the tables to serve -> their resource names.
-    """
-    to_one: dict[Table, list[_Candidate]] = {table: [] for table in served}
-    to_many: dict[Table, list[_Candidate]] = {table: [] for table in served}
-    many: dict[Table, list[_Candidate]] = {table: [] for table in served}
-    for table, name in sorted(served.items(), key=lambda item: item[1]):
-        for key in _sorted_keys(table, served):
-            target = key.referred_table
-            columns = _columns_of(key)
-            stripped = strip_id_suffix(columns) if len(key.columns) == 1 else None
-            to_one[table].append(_Candidate(
-                stripped, f"{columns}_{served[target]}",
-                _relation("to_one", target, _pairs(key))))
-            to_many[target].append(_Candidate(
-                None if target is table else name, f"{name}_by_{columns}",
-                _relation("to_many", table, _pairs(key, reverse=True))))
-        link = link_keys(table, served)
-        if link is None:
-            continue
-        for near, far in (link, link[::-1]):
-            owner, other = near.referred_table, far.referred_table
-            many[owner].append(_Candidate(
-                None if owner is other else served[other],
-                f"{served[other]}_via_{name}_{_columns_of(far)}",
-                _relation("many_to_many", other, _pairs(near, reverse=True), table,
-                          _pairs(far, reverse=True))))
-    return {table: _name_relations([*to_one[table], *to_many[table], *many[table]], table)
-            for table in served}
-
-
-def _name_relations(candidates: Sequence[_Candidate], table: Table) -> dict[str, RelationInfo]:
-    columns = {column.name for column in table.columns}
-    wanted = Counter(url_segment(c.preferred) for c in candidates if c.preferred is not None)
-    chosen: dict[int, str] = {}
-    for index, candidate in enumerate(candidates):
-        if candidate.preferred is None:
-            continue
-        preferred = url_segment(candidate.preferred)
-        if preferred not in columns and wanted[preferred] == 1:
-            chosen[index] = preferred
-    taken = columns | set(chosen.values())
-    for index, candidate in enumerate(candidates):
-        if index in chosen:
-            continue
-        fallback = url_segment(candidate.fallback)
-        name, number = fallback, 1
-        while name in taken:
-            number += 1
-            name = f"{fallback}_{number}"
-        chosen[index] = name
-        taken.add(name)
-    return {chosen[index]: replace(candidate.relation, name=chosen[index])
-            for index, candidate in enumerate(candidates)}
-
-
-# -- what the database stores ----------------------------------------------------------------
-
-
-class TextDateTime(sqlite.DATETIME):
-    """A SQLite datetime written in the layout the column already uses.
-
-    ``sep`` is the date/time separator; ``micro`` writes microseconds always (SQLAlchemy's
-    own layout) instead of only when they are not zero (SQLite's ``datetime()`` layout).
-    """
-
-    def __init__(self, sep: str = " ", micro: bool = False, **options: Any) -> None:
-        super().__init__(**options)  # type: ignore[no-untyped-call]
-        self.sep, self.micro = sep, micro
-
-    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        sep, micro = self.sep, self.micro
-
-        def process(value: Any) -> Any:
-            if isinstance(value, dt.datetime):
-                if value.tzinfo is not None:
-                    value = value.astimezone(dt.UTC).replace(tzinfo=None)
-                spec = "microseconds" if micro or value.microsecond else "seconds"
-                return value.isoformat(sep=sep, timespec=spec)
-            if isinstance(value, dt.date):
-                return f"{value.isoformat()}{sep}00:00:00{'.000000' if micro else ''}"
-            return value
-
-        return process
-
-
-def _settle_sqlite(connection: Connection, tables: Iterable[Table]) -> None:
-    """Rowid-alias keys are assigned by SQLite; datetimes keep the column's text layout."""
-    declared: dict[str, list[str]] = {}
-    without_rowid: set[str] = set()
-    rows = connection.exec_driver_sql(
-        "SELECT m.name, m.sql, p.type FROM sqlite_master AS m "
-        "JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table' AND p.pk > 0"
-    )
-    for table_name, sql, column_type in rows:
-        declared.setdefault(table_name, []).append(str(column_type or ""))
-        if sql and _WITHOUT_ROWID.search(sql):
-            without_rowid.add(table_name)
-    for table in tables:
-        types = declared.get(table.name, [])
-        rowid = (len(types) == 1 and types[0].strip().upper() == "INTEGER"
-                 and table.name not in without_rowid)
-        for column in table.primary_key.columns:
-            column.autoincrement = rowid
-        for column in table.columns:
-            if isinstance(column.type, sa.DateTime) and not isinstance(column.type, TextDateTime):
-                column.type = _datetime_layout(connection, column)
-
-
-def _datetime_layout(connection: Connection, column: Column[Any]) -> sa.types.TypeEngine[Any]:
-    row = connection.execute(
-        sa.select(sa.func.typeof(column), sa.type_coerce(column, sa.Text))
-        .where(column.is_not(None)).limit(1)
-    ).first()
-    if row is None:
-        return TextDateTime()
-    kind, sample = row
-    # Epoch seconds or Julian days: served as the numbers they are, not parsed into a 500.
-    if kind == "integer":
-        return sa.Integer()
-    if kind == "real":
-        return sa.Float()
-    if not isinstance(sample, str) or len(sample) < 19:
-        return TextDateTime()
-    return TextDateTime(sep="T" if sample[10] in "Tt" else " ", micro="." in sample[19:])
 
 
 # -- the reflected database ------------------------------------------------------------------
@@ -412,7 +183,7 @@ def reflect_database(engine: Engine, *, tables: Sequence[str] | None = None,
         metadata.reflect(connection, only=chosen, views=True)
         served = [metadata.tables[name] for name in chosen]
         if connection.dialect.name == "sqlite":
-            _settle_sqlite(connection, served)
+            settle_sqlite(connection, served)
     _check_columns(served, show, hide)
     hidden = {table: hidden_columns(table, show, hide) for table in served}
     skipped = {table.name: keys for table in served
