@@ -17,10 +17,7 @@ Alembic's) become one line on stderr and exit status 1.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -41,6 +38,7 @@ from . import seeding
 from .errors import ConfigurationError, TableRestError
 from .extension import state_of
 from .openapi import openapi_document
+from .serving import is_loopback, log_to_stderr, run_gunicorn
 
 _NO_APP = ("Could not locate a Flask application. Use the 'tablerest --app' option, the "
            "'TABLEREST_APP' or 'FLASK_APP' environment variable, or a 'wsgi.py' or 'app.py' "
@@ -296,26 +294,6 @@ def _columns(_ctx: click.Context, param: click.Parameter, values: tuple[str, ...
     return names
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may well face the network
-
-
-def _log_to_stderr() -> None:
-    """Show tablerest's start-up lines (hidden columns, ...) unless logging is set up."""
-    logger = logging.getLogger("tablerest")
-    if logger.handlers or logging.getLogger().handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("tablerest: %(levelname)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-
-
 @main.command(with_appcontext=False)
 @click.argument("app_import", metavar="[APP]", required=False)
 @click.option("--host", default="127.0.0.1", show_default=True, help="The interface to bind.")
@@ -363,18 +341,18 @@ def serve(ctx: click.Context, app_import: str | None, host: str, port: int,
 
         def load() -> Flask:
             return _servable(info.load_app())
-    _log_to_stderr()
+    log_to_stderr()
     if workers is None:
         from werkzeug.serving import run_simple
 
         app = load()
-        if not _is_loopback(host):
+        if not is_loopback(host):
             click.echo(f"Warning: serving on {host} with the development server, which is not "
                        "made to face a network (a slow or stalled client holds a thread "
                        "forever). Add --workers N to serve with gunicorn.", err=True)
         run_simple(host, port, app, use_reloader=reload, threaded=True)
     else:
-        _gunicorn(load, {"bind": f"{host}:{port}", "workers": workers, "reload": reload,
+        run_gunicorn(load, {"bind": f"{host}:{port}", "workers": workers, "reload": reload,
                          "accesslog": "-"})
 
 
@@ -398,33 +376,6 @@ def _reflection() -> Callable[..., Flask]:
         raise click.ClickException(
             f"Serving a database by reflection is not available: {exc}.") from exc
     return create_app
-
-
-def _gunicorn(load: Callable[[], Flask], options: dict[str, Any]) -> None:
-    """Gunicorn with ``options``. The app is loaded once in the master and shared by the
-    forked workers; with ``reload`` each worker loads it, so that a restart sees new code."""
-    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
-
-    preloaded = None if options["reload"] else load()
-
-    def post_fork(_server: Any, _worker: Any) -> None:
-        # Connections opened while loading the app belong to the master; a worker opens its own.
-        if preloaded is not None:
-            with suppress(ConfigurationError):  # an app without tablerest has no engine of ours
-                state_of(preloaded).engine.dispose(close=False)
-
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            for key, value in {**options, "post_fork": post_fork}.items():
-                self.cfg.set(key, value)
-            # Gunicorn 27's control socket is one path per user: two servers would share it.
-            if "control_socket_disable" in self.cfg.settings:
-                self.cfg.set("control_socket_disable", True)
-
-        def load(self) -> Flask:
-            return preloaded if preloaded is not None else load()
-
-    Server().run()
 
 
 @main.command()
