@@ -144,11 +144,16 @@ def translate(error: ProblemError) -> PostgrestError:
     return PostgrestError(error.status, code, error.detail, details, None, headers)
 
 
+#: Besides data exceptions (22xxx): an unknown column, a search text that is not a
+#: tsquery (``fts.a b``: 42601), an unknown text search configuration (42704).
+_CLIENT_STATES = frozenset({"42703", "42601", "42704"})
+
+
 def database_error(exc: DBAPIError) -> PostgrestError | None:
     """A statement the client's values made fail (a bad regular expression, a value out of
     range): 400 with its SQLSTATE. None for anything else, which stays the server's."""
     state = _sqlstate(exc)
-    if state is None or not (state.startswith("22") or state == "42703"):
+    if state is None or not (state.startswith("22") or state in _CLIENT_STATES):
         return None
     message = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
     return PostgrestError(400, state, message)

@@ -19,6 +19,8 @@ from typing import Any
 from ..errors import BadRequest
 from ..query.model import OPERATORS, And, Condition, Node, Not, NullsOrder, Or, SortKey
 from ..query.parse import MAX_CONDITIONS, MAX_DEPTH, MAX_LIST_VALUES, make_condition
+from ..query.postgres_ops import POSTGRES_OPERATORS, PostgresOnly, WrongType
+from ..query.postgres_ops import condition as postgres_condition
 from ..served import Served
 from .errors import PostgrestError, column_missing, not_implemented, parse_error
 
@@ -26,9 +28,9 @@ from .errors import PostgrestError, column_missing, not_implemented, parse_error
 OPERATOR_NAMES = {"eq": "eq", "neq": "ne", "gt": "gt", "gte": "gte", "lt": "lt",
                   "lte": "lte", "like": "like", "ilike": "ilike", "match": "match",
                   "imatch": "imatch", "in": "in", "is": "is", "isdistinct": "isdistinct"}
-#: PostgREST's operators that only PostgreSQL's types have (full text, arrays, ranges).
-UNSUPPORTED = frozenset({"fts", "plfts", "phfts", "wfts", "cs", "cd", "ov", "sl", "sr",
-                         "nxr", "nxl", "adj"})
+#: PostgREST's operators that only PostgreSQL's types have (full text, arrays, ranges):
+#: ``query.postgres_ops``; 400 ``PGRST127`` on another database.
+UNSUPPORTED = frozenset(POSTGRES_OPERATORS)
 #: Operators that take ``(any)`` / ``(all)``.
 QUANTIFIABLE = frozenset({"eq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch"})
 #: The keys that are not filters: their last dot-separated part.
@@ -319,8 +321,9 @@ def _filter_node(served: Served, name: str, operation: str, parameter: str,
                           f"the filter {parameter!r} must read [not.]operator.value")
     negated, op, modifier, value = match.groups()
     if op in UNSUPPORTED:
-        raise not_implemented(f"The operator {op!r} is not supported by this server.",
-                              "Full-text, array and range operators need PostgreSQL's types.")
+        budget.spend()
+        found = _postgres_only(served, name, op, modifier, value, parameter)
+        return Not(found) if negated else found
     if op not in OPERATOR_NAMES:
         raise parse_error(f'"failed to parse filter ({operation})" (line 1, column 1)',
                           f"unknown operator {op!r}")
@@ -348,6 +351,26 @@ def _filter_node(served: Served, name: str, operation: str, parameter: str,
     else:
         node = _single(served, name, ours, value, parameter, budget)
     return Not(node) if negated else node
+
+
+def _postgres_only(served: Served, name: str, op: str, modifier: str | None, value: str,
+                   parameter: str) -> Node:
+    """A full text, array or range condition: PostgreSQL only (``query.postgres_ops``)."""
+    if name not in served.vocabulary.fields:
+        raise column_missing(served.name, name)
+    if modifier in ("any", "all"):
+        raise parse_error(f'"failed to parse filter ({parameter})"',
+                          f"{op} takes no ({modifier})")
+    try:
+        return postgres_condition(served.engine.dialect.name, served.vocabulary.fields[name],
+                                  op, modifier, value)
+    except PostgresOnly as exc:
+        raise not_implemented(str(exc), "Full-text, array and range operators need "
+                                        "PostgreSQL's types.") from None
+    except WrongType as exc:  # PostgreSQL's error, with PostgREST's status for it
+        raise PostgrestError(404, "42883", f"operator does not exist: {exc}") from None
+    except ValueError as exc:
+        raise parse_error(f'"failed to parse filter ({parameter})"', str(exc)) from None
 
 
 def _single(served: Served, name: str, op: str, value: str, parameter: str,

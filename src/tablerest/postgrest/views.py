@@ -1,4 +1,4 @@
-"""The dialect's routes: ``/<table>`` (GET, HEAD, POST, PATCH, DELETE), ``/`` and the
+"""The dialect's routes: ``/<table>`` (GET, HEAD, POST, PUT, PATCH, DELETE), ``/`` and the
 paths PostgREST answers with an error (``/rpc/<fn>``, deeper paths).
 
 Each request: the resource by its name (404 ``PGRST205``), the schema headers (406
@@ -27,7 +27,16 @@ from ..served import Served
 from ..state import State
 from . import writes
 from .errors import PostgrestError, not_implemented
-from .parse import Shape, parse_columns, parse_count, parse_filters, parse_order, parse_select
+from .parse import (
+    RESERVED,
+    RESERVED_LAST,
+    Shape,
+    parse_columns,
+    parse_count,
+    parse_filters,
+    parse_order,
+    parse_select,
+)
 from .prefer import Preferences, parse_prefer
 from .reads import build_query, fast_for, key_of, keys_condition, page_of, run_list
 from .shape import content_range, content_type, csv_text, keys_of, media_type, project, singular
@@ -99,9 +108,9 @@ def resource(name: str, options: Options) -> Response:
     method = request.method
     if method in ("GET", "HEAD"):
         response = _read(served, principal, prefs)
-    elif method not in ("POST", "PATCH", "DELETE"):
+    elif method not in ("POST", "PUT", "PATCH", "DELETE"):
         raise PostgrestError(405, "PGRST117", f"Unsupported HTTP method: {method}",
-                             headers={"Allow": "DELETE, GET, HEAD, OPTIONS, PATCH, POST"})
+                             headers={"Allow": "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"})
     elif not served.resource.allows_writes:
         raise PostgrestError(405, "25006", f"{name} is read-only.",
                              hint="Only GET and HEAD are allowed on this table.",
@@ -194,6 +203,8 @@ def _write(served: Served, principal: Any, prefs: Preferences, options: Options)
             ctx = RequestContext(connection, request.method, principal)
             if request.method == "POST":
                 response = _post(ctx, served, body, shape, prefs, returning, kind, options)
+            elif request.method == "PUT":
+                response = _put(ctx, served, body, shape, returning, kind)
             else:
                 response = _change(ctx, served, body, shape, prefs, returning, kind, options)
             if prefs.use("tx") == "rollback":
@@ -229,6 +240,24 @@ def _post(ctx: RequestContext, served: Served, body: Any, shape: Shape, prefs: P
     if returning == "headers-only" and len(written) == 1 and served.key_fields:
         headers["Location"] = _location(served, written[0], options)
     return _answer(ctx, served, written, shape, returning, kind, status, headers)
+
+
+def _put(ctx: RequestContext, served: Served, body: Any, shape: Shape, returning: str,
+         kind: str) -> Response:
+    """PUT of one row by its whole primary key: insert it, or replace every column."""
+    item, inserted = writes.put(ctx, served, *_put_request(served, body))
+    status = (201 if inserted else 200) if returning == "representation" else 204
+    return _answer(ctx, served, [item], shape, returning, kind, status, {})
+
+
+def _put_request(served: Served, body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A PUT's key (from its filters) and row (its body), checked as PostgREST checks them."""
+    if _first("limit") is not None or _first("offset") is not None:
+        raise PostgrestError(400, "PGRST114", "limit/offset querystring parameters are not "
+                                              "allowed for PUT")
+    key = writes.put_key(served, list(request.args.items(multi=True)), RESERVED,
+                         RESERVED_LAST)
+    return key, writes.put_row(body, served, key)
 
 
 def _change(ctx: RequestContext, served: Served, body: Any, shape: Shape, prefs: Preferences,

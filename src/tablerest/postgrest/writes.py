@@ -184,3 +184,68 @@ def upsert(ctx: RequestContext, served: Served, raw: Mapping[str, Any],
     rest = {name: value for name, value in raw.items() if name not in conflict}
     values = served.validate_body(rest, "update", served.resource.updatable_fields)
     return update(ctx, served, current, values), False
+
+
+# -- PUT by full primary key -------------------------------------------------------------------
+
+
+def put_key(served: Served, args: Sequence[tuple[str, str]], reserved: frozenset[str],
+            reserved_last: frozenset[str]) -> dict[str, Any]:
+    """The key a PUT's filters name: exactly ``eq`` on every primary key column and no other
+    filter (405 ``PGRST105`` otherwise), as the key's values."""
+    names = [info.name for info in served.key_fields]
+    found: dict[str, str] = {}
+    for name, raw in args:
+        if not name or name in reserved or name.rsplit(".", 1)[-1] in reserved_last - {
+                "and", "or"}:
+            continue
+        if name not in names or name in found or not raw.startswith("eq."):
+            raise _put_filters()
+        found[name] = raw[3:]
+    if set(found) != set(names):
+        raise _put_filters()
+    try:
+        return {name: coerce(served.info.fields[name], found[name]) for name in names}
+    except ValueError as exc:
+        raise PostgrestError(400, "22P02", f"invalid input for {served.name}: {exc}") from None
+
+
+def _put_filters() -> PostgrestError:
+    return PostgrestError(405, "PGRST105", "Filters must include all and only primary key "
+                                           "columns with 'eq' operators")
+
+
+def put_row(body: Any, served: Served, key: Mapping[str, Any]) -> dict[str, Any]:
+    """The one object of a PUT's body, whose key must be the URL's (400 ``PGRST115``)."""
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    if not isinstance(body, dict):
+        raise PostgrestError(400, "PGRST102", "Empty or invalid json",
+                             "A PUT's body is one JSON object: the row to write.")
+    row: dict[str, Any] = body_rows(body, served, None, False)[0]
+    for name, value in key.items():
+        try:
+            same = name in row and coerce(served.info.fields[name], row[name]) == value
+        except ValueError:
+            same = False
+        if not same:
+            raise PostgrestError(400, "PGRST115", "Payload values do not match URL in primary "
+                                                  "key column(s)")
+    return row
+
+
+def put(ctx: RequestContext, served: Served, key: Mapping[str, Any], row: Mapping[str, Any],
+        ) -> tuple[dict[str, Any], bool]:
+    """Insert ``row``, or replace every column of the row ``key`` names (as tablerest's own
+    ``PUT /things/<key>``: a nullable column the body leaves out becomes NULL), under the
+    policy and hooks. The row written and whether it was inserted."""
+    current = find(ctx, served, key)
+    if current is None:
+        return insert(ctx, served, row), True
+    rest = {name: value for name, value in row.items() if name not in key}
+    updatable = served.resource.updatable_fields
+    values = served.validate_body(rest, "replace", updatable)
+    for name, info in updatable.items():
+        if name not in values and info.nullable and not info.has_default:
+            values[name] = None
+    return update(ctx, served, current, values), False
