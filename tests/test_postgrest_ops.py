@@ -59,9 +59,9 @@ def docs(db_url: str) -> Iterator[tuple[FlaskClient, sa.Engine]]:
     state_of(app).engine.dispose()
 
 
-def postgres_only(db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's types")
+#: Tests of PostgreSQL's types run on PostgreSQL only; the refusals on SQLite only.
+ON_POSTGRES = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+ON_SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def ids(client: FlaskClient, query: str) -> list[int]:
@@ -95,9 +95,9 @@ def error(response: Any, status: int, code: str) -> dict[str, Any]:
     ("search=wfts(english).slow", [3]),
     ("or=(body.fts(english).turtle,id.eq.1)", [1, 3]),
 ])
+@ON_POSTGRES
 def test_full_text_search(docs: tuple[FlaskClient, sa.Engine], db_url: str, query: str,
                           expected: list[int]) -> None:
-    postgres_only(db_url)
     assert ids(docs[0], query) == expected
 
 
@@ -119,15 +119,15 @@ def test_full_text_search(docs: tuple[FlaskClient, sa.Engine], db_url: str, quer
     ('meta=cd.{"kind":"fact","n":2}', [2]),
     ('and=(tags.cs."{animal}",span.sl."[7,8)")', [1]),
 ])
+@ON_POSTGRES
 def test_array_range_and_jsonb_operators(docs: tuple[FlaskClient, sa.Engine], db_url: str,
                                          query: str, expected: list[int]) -> None:
-    postgres_only(db_url)
     assert ids(docs[0], query) == expected
 
 
+@ON_POSTGRES
 def test_values_are_bound_not_spliced(docs: tuple[FlaskClient, sa.Engine],
                                       db_url: str) -> None:
-    postgres_only(db_url)
     client, engine = docs
     hostile = "fox'); DROP TABLE texts; --"
     assert ids(client, f"body=plfts.{hostile}") == []
@@ -139,23 +139,24 @@ def test_values_are_bound_not_spliced(docs: tuple[FlaskClient, sa.Engine],
         assert connection.execute(sa.text("SELECT count(*) FROM texts")).scalar() == 4
 
 
+@ON_POSTGRES
 @pytest.mark.parametrize("query", ["id=cs.{1}", "body=sl.[1,2)", "span=fts.x", "meta=ov.{}",
                                    "tags=adj.[1,2)"])
 def test_an_operator_the_type_lacks(docs: tuple[FlaskClient, sa.Engine], db_url: str,
                                     query: str) -> None:
-    postgres_only(db_url)
     body = error(docs[0].get(f"{API}/texts?{query}"), 404, "42883")
     assert body["message"].startswith("operator does not exist: ")
 
 
+@ON_POSTGRES
 def test_configuration_and_quantifiers_only_where_they_belong(
         docs: tuple[FlaskClient, sa.Engine], db_url: str) -> None:
-    postgres_only(db_url)
     error(docs[0].get(f"{API}/texts?tags=cs(english).{{a}}"), 400, "PGRST100")
     error(docs[0].get(f"{API}/texts?body=fts(any).{{a,b}}"), 400, "PGRST100")
     error(docs[0].get(f"{API}/texts?nope=fts.a"), 400, "42703")
 
 
+@ON_SQLITE
 @pytest.mark.parametrize("query", ["body=fts.fox", "body=plfts(english).fox",
                                    "body=not.phfts.fox", "body=wfts.fox", "tags=cs.{a}",
                                    "tags=cd.{a}", "tags=ov.{a}", "tags=sl.[1,2)",
@@ -163,8 +164,6 @@ def test_configuration_and_quantifiers_only_where_they_belong(
                                    "tags=adj.[1,2)", "or=(id.eq.1,body.fts.fox)"])
 def test_not_implemented_on_sqlite(docs: tuple[FlaskClient, sa.Engine], db_url: str,
                                    query: str) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("SQLite has none of these")
     body = error(docs[0].get(f"{API}/texts?{query}"), 400, "PGRST127")
     assert "needs PostgreSQL" in body["details"]
 
