@@ -221,13 +221,10 @@ class Replicas:
         if position is None:
             return ordered[0]
         deadline = now + self.settings.replica_wait
-        while True:
+        while True:  # looks once more (polls) even when there is no time to wait
             for replica in ordered:
                 if replica.replayed >= position:
                     return replica
-            left = deadline - time.monotonic()
-            if left < 0:
-                return None
             for replica in ordered:
                 replica.poll()
                 if replica.usable and replica.replayed >= position:
