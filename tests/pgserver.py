@@ -6,6 +6,10 @@ port of 127.0.0.1 (never on a public address) with durability switched off for s
 ``initdb`` refuses to run as root, so when the tests run as root (CI containers) the server
 commands run as the ``postgres`` system user instead.
 
+``ReplicaServer(primary)`` is a streaming replica of a running ``PostgresServer``: a copy made
+by ``pg_basebackup -R`` into another temporary directory, started on another free port; it can
+be halted and started again mid-test (``halt()``, ``resume()``), and ``stop()`` removes it.
+
 ``TABLEREST_TEST_POSTGRES_URL`` is the escape hatch for machines without the binaries, or to
 test against a particular server: ``server_from_env()`` then returns an ``ExternalPostgres``
 with the same ``url()``, ``create_database()`` and ``drop_database()``, whose ``start()`` and
@@ -43,6 +47,7 @@ __all__ = [
     "ExternalPostgres",
     "PostgresServer",
     "PostgresServerError",
+    "ReplicaServer",
     "find_pg_bin",
     "postgres_for_tests",
     "server_from_env",
@@ -63,6 +68,9 @@ _SERVER_SETTINGS = {
     "max_connections": "200",
     "log_min_messages": "warning",
     "timezone": "'UTC'",
+    # A primary for ReplicaServer (initdb's pg_hba.conf lets 127.0.0.1 replicate with trust).
+    "wal_level": "replica",
+    "max_wal_senders": "10",
 }
 
 
@@ -318,6 +326,7 @@ class PostgresServer(_DatabaseAdmin):
             port = _free_port()
             settings = {
                 **_SERVER_SETTINGS,
+                **self._extra_settings(),
                 "port": str(port),
                 "unix_socket_directories": f"'{base_dir}'",
             }
@@ -346,6 +355,9 @@ class PostgresServer(_DatabaseAdmin):
                 attempt += 1
                 continue
             return port
+
+    def _extra_settings(self) -> dict[str, str]:
+        return {}
 
     def _bin(self, name: str) -> str:
         return str(self.bindir / name)
@@ -390,6 +402,74 @@ class PostgresServer(_DatabaseAdmin):
     def __repr__(self) -> str:
         where = f"port {self.port}" if self.port is not None else "stopped"
         return f"PostgresServer({str(self.bindir)!r}, {where})"
+
+
+class ReplicaServer(PostgresServer):
+    """A hot standby streaming from ``primary``, in a temporary directory of its own.
+
+    ``start()`` copies the primary with ``pg_basebackup -R`` (which writes ``standby.signal``)
+    and starts the copy; ``halt()`` stops it and ``resume()`` starts it again on the same port,
+    keeping its data; ``stop()`` stops it and removes the directory (also at exit).
+    """
+
+    def __init__(self, primary: PostgresServer, name: str = "replica") -> None:
+        super().__init__(primary.bindir)
+        self.primary = primary
+        self.name = name
+
+    def start(self) -> None:
+        if self.base_dir is not None:
+            return
+        if self.primary.port is None:
+            raise PostgresServerError("The primary is not running: start it first.")
+        self.base_dir = self._make_base_dir()
+        atexit.register(self.stop)
+        try:
+            self._run(
+                [
+                    self._bin("pg_basebackup"),
+                    "-D", str(self.base_dir / "data"),
+                    "-h", "127.0.0.1",
+                    "-p", str(self.primary.port),
+                    "-U", "postgres",
+                    "-R",  # a standby: standby.signal and primary_conninfo
+                    "-X", "stream",
+                    "-c", "fast",
+                    "--no-sync",
+                ],
+                what="pg_basebackup",
+            )
+            self.port = self._start_server(self.base_dir)
+        except BaseException:
+            self.stop()
+            raise
+
+    def halt(self) -> None:
+        """Stop the server (a fast shutdown: sessions are ended) and keep its data."""
+        if self.base_dir is None or self.port is None:
+            raise PostgresServerError("The replica is not running.")
+        self._run([self._bin("pg_ctl"), "stop", "-D", str(self.base_dir / "data"),
+                   "-m", "fast", "-w", "-t", str(_TIMEOUT)], what="pg_ctl stop")
+
+    def resume(self) -> None:
+        """Start the halted server again, on the port it had."""
+        if self.base_dir is None:
+            raise PostgresServerError("The replica was removed: start() makes a new one.")
+        self._run([self._bin("pg_ctl"), "start", "-D", str(self.base_dir / "data"),
+                   "-l", str(self.base_dir / "postgres.log"), "-w", "-t", str(_TIMEOUT)],
+                  what="pg_ctl start")
+
+    def _extra_settings(self) -> dict[str, str]:
+        # pg_basebackup -R wrote primary_conninfo into postgresql.auto.conf, which
+        # _start_server rewrites: say it again, with a name that pg_stat_replication shows.
+        primary = self.primary.port
+        return {"primary_conninfo": f"'host=127.0.0.1 port={primary} user=postgres "
+                                    f"application_name={self.name}'",
+                "hot_standby": "on"}
+
+    def __repr__(self) -> str:
+        where = f"port {self.port}" if self.port is not None else "stopped"
+        return f"ReplicaServer({self.name!r}, {where})"
 
 
 def _unprivileged_user() -> pwd.struct_passwd:

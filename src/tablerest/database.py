@@ -19,10 +19,12 @@ serving it never writes a byte.
 
 from __future__ import annotations
 
+import logging
 import os
+import select
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -34,6 +36,8 @@ from sqlalchemy import Connection, Engine, event
 
 from .settings import Settings, normalise_url
 
+log = logging.getLogger("tablerest")
+
 # Set inside ``writing()``: a context variable costs less than an execution option per request.
 _WRITING: ContextVar[bool] = ContextVar("tablerest_writing", default=False)
 _CONFIGURED: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -43,6 +47,9 @@ _CLOCK: ContextVar[tuple[float, float] | None] = ContextVar("tablerest_clock", d
 _PROGRESS_STEPS = 20000
 #: Seconds a new PostgreSQL connection may take.
 CONNECT_TIMEOUT = 5
+#: Primary engines that have replicas: called with the connection after each write commits.
+_AFTER_COMMIT: weakref.WeakKeyDictionary[Engine, Callable[[Connection], None]] = (
+    weakref.WeakKeyDictionary())
 
 
 def start_clock(limit: float) -> None:
@@ -208,3 +215,44 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             transaction = connection.begin()
         with transaction:
             yield connection
+        if _AFTER_COMMIT:  # empty unless replicas are configured: nothing more per write
+            committed = _AFTER_COMMIT.get(engine)
+            if committed is not None:
+                _report_commit(committed, connection)
+
+
+def after_commit(engine: Engine, callback: Callable[[Connection], None]) -> None:
+    """Call ``callback`` with the connection after each ``write_transaction`` of ``engine``
+    commits (replicas.py reads the commit's position there)."""
+    _AFTER_COMMIT[engine] = callback
+
+
+def _report_commit(callback: Callable[[Connection], None], connection: Connection) -> None:
+    # The write is committed: a failure here must not turn it into an error the client
+    # would retry (a second insert). Without a position the client may read an older copy.
+    try:
+        callback(connection)
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("the position of a committed write could not be read: %s", exc)
+
+
+def create_replica_engine(url: str, settings: Settings) -> Engine:
+    """An engine for a read replica: the primary's pool and time limits, read-only sessions,
+    and pooled connections that the replica dropped (it stopped or restarted) replaced at
+    checkout without a round trip."""
+    engine = create_engine(url, settings, read_only=True)
+    event.listen(engine, "checkout", _replace_dropped)
+    return engine
+
+
+def _replace_dropped(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """An idle connection has nothing to read unless the server sent its goodbye (a
+    shutdown's error message, or the socket's end): then it is replaced, not handed out."""
+    try:
+        descriptor = dbapi_connection.pgconn.socket
+    except Exception:  # closed already: the pool's own checks replace it
+        raise sa.exc.DisconnectionError("the pooled connection is closed") from None
+    poller = select.poll()
+    poller.register(descriptor, select.POLLIN | select.POLLPRI)
+    if poller.poll(0):
+        raise sa.exc.DisconnectionError("the replica closed the pooled connection")

@@ -1,8 +1,9 @@
 """One frozen ``Settings``, built once from the app's config and the environment.
 
 Sources, later ones winning: Flask's ``app.config``, then environment variables —
-``DATABASE_URL``, every ``TABLEREST_*`` variable, and every variable whose prefix is listed
-in ``FLASK_CONFIG_PREFIXES`` (``SQLALCHEMY,AWS`` copies ``SQLALCHEMY_*`` and ``AWS_*``).
+``DATABASE_URL`` and ``DATABASE_REPLICA_URLS``, every ``TABLEREST_*`` variable, and every
+variable whose prefix is listed in ``FLASK_CONFIG_PREFIXES`` (``SQLALCHEMY,AWS`` copies
+``SQLALCHEMY_*`` and ``AWS_*``).
 ``SQLALCHEMY_DEFAULT`` names the main database, ``SQLALCHEMY_<NAME>`` (a URL) binds another.
 """
 
@@ -23,6 +24,8 @@ _NOT_BINDS = {
     "SQLALCHEMY_TRACK_MODIFICATIONS", "SQLALCHEMY_ENGINE_OPTIONS", "SQLALCHEMY_POOL_SIZE",
     "SQLALCHEMY_DEFAULT", "SQLALCHEMY_COMMIT_ON_TEARDOWN",
 }
+#: Environment variables read without the TABLEREST_ prefix (the platform's usual names).
+_UNPREFIXED = ("DATABASE_URL", "DATABASE_REPLICA_URLS")
 
 
 @dataclass(frozen=True)
@@ -60,15 +63,24 @@ class Settings:
     statement_timeout_ms: int = 30000
     #: SQLite's ``synchronous`` with WAL: NORMAL survives a process crash, FULL a power loss.
     sqlite_synchronous: str = "NORMAL"
+    #: PostgreSQL read replicas of the main database (``DATABASE_REPLICA_URLS``).
+    replica_urls: tuple[str, ...] = ()
+    #: A replica further behind its primary than this (seconds) is skipped.
+    replica_max_lag: float = 5.0
+    #: Seconds between two checks of a replica's lag (and retries of a replica that was down).
+    replica_check_interval: float = 1.0
+    #: Seconds a read that carries a write's position waits for a replica to replay it.
+    replica_wait: float = 0.1
 
 
 def load_environment(config: MutableMapping[str, Any], environ: Mapping[str, str]) -> None:
-    """Copy ``DATABASE_URL``, ``TABLEREST_*`` and the ``FLASK_CONFIG_PREFIXES`` into ``config``."""
+    """Copy ``DATABASE_URL``, ``DATABASE_REPLICA_URLS``, ``TABLEREST_*`` and the
+    ``FLASK_CONFIG_PREFIXES`` into ``config``."""
     prefixes = ["TABLEREST"]
     listed = environ.get("FLASK_CONFIG_PREFIXES", "")
     prefixes += [p.strip().upper().rstrip("_") for p in listed.split(",") if p.strip()]
     for key, value in environ.items():
-        if key == "DATABASE_URL" or any(key.startswith(p + "_") for p in prefixes):
+        if key in _UNPREFIXED or any(key.startswith(p + "_") for p in prefixes):
             config[key] = value
 
 
@@ -104,6 +116,30 @@ def _choice(config: Mapping[str, Any], key: str, default: str,
         raise ConfigurationError(f"{key} must be one of {', '.join(choices)}, got "
                                  f"{config.get(key)!r}.")
     return raw
+
+
+def replica_urls(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """``DATABASE_REPLICA_URLS``: PostgreSQL URLs separated by commas or spaces (or a list).
+
+    A comma inside a multi-host URL (``postgresql://a:5432,b:5432/db``) stays in its URL: a
+    piece without ``://`` continues the URL before it.
+    """
+    raw = config.get("DATABASE_REPLICA_URLS") or ()
+    pieces = raw.split() if isinstance(raw, str) else [str(each) for each in raw]
+    urls: list[str] = []
+    for piece in (part for each in pieces for part in each.split(",")):
+        if not piece.strip():
+            continue
+        if "://" not in piece and urls:
+            urls[-1] += "," + piece.strip()
+            continue
+        urls.append(piece.strip())
+    for url in urls:
+        if not url.startswith(("postgres://", "postgresql://", "postgresql+psycopg://")):
+            raise ConfigurationError(
+                f"DATABASE_REPLICA_URLS must hold PostgreSQL URLs (postgresql://...), got "
+                f"{url!r}.")
+    return tuple(normalise_url(url) for url in urls)
 
 
 def normalise_url(url: str) -> str:
@@ -170,4 +206,9 @@ def build_settings(config: Mapping[str, Any], environ: Mapping[str, str] | None 
         statement_timeout_ms=_integer(merged, "TABLEREST_STATEMENT_TIMEOUT", 30000, 0),
         sqlite_synchronous=_choice(merged, "TABLEREST_SQLITE_SYNCHRONOUS", "NORMAL",
                                    ("OFF", "NORMAL", "FULL", "EXTRA")),
+        replica_urls=replica_urls(merged),
+        replica_max_lag=_integer(merged, "TABLEREST_REPLICA_MAX_LAG_MS", 5000, 0) / 1000,
+        replica_check_interval=_integer(merged, "TABLEREST_REPLICA_CHECK_INTERVAL_MS",
+                                        1000, 1) / 1000,
+        replica_wait=_integer(merged, "TABLEREST_REPLICA_WAIT_MS", 100, 0) / 1000,
     )

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .database import create_engine
 from .errors import ConfigurationError
 from .passwords import HashGate
+from .replicas import Replicas
 from .served import Served
 from .settings import Settings
 from .statements import StatementCache, cache_for
@@ -54,6 +55,8 @@ class State:
     bind_engines: dict[str, Engine] = field(default_factory=dict)
     hash_gate: HashGate = field(init=False)
     login_throttle: LoginThrottle = field(init=False)
+    #: The main database's read replicas (``DATABASE_REPLICA_URLS``); None: reads on it.
+    replicas: Replicas | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.statements = cache_for(self.engine)
@@ -63,6 +66,7 @@ class State:
         self.login_throttle = LoginThrottle(settings.login_failures_per_account,
                                             settings.login_failures_per_address,
                                             settings.login_window)
+        self.replicas = Replicas(self.engine, settings) if settings.replica_urls else None
 
     def engine_for(self, bind: str | None) -> Engine:
         """The engine of ``bind`` (None: the main one), made on first use."""

@@ -21,6 +21,7 @@ from ..errors import BadRequest, Unauthorized
 from ..http import read_json
 from ..query.compile import Scope
 from ..reading import SqlReader, fast_reader, sql_reader
+from ..replicas import requested_position
 from ..resource import RequestContext
 from ..serialization import dumps
 from ..served import Served
@@ -152,7 +153,12 @@ def _read(served: Served, principal: Any, prefs: Preferences) -> Response:
     limit = served.max_limit if page.limit is None else min(page.limit, served.max_limit)
     fast = fast_for(served, query)
     with ExitStack() as stack:
-        if fast:
+        replicas = _state().replicas
+        if replicas is not None:
+            reader = stack.enter_context(replicas.reader(
+                served, fast, counting or bool(query.include), "GET", principal,
+                requested_position(request)))
+        elif fast:
             reader = stack.enter_context(fast_reader(served.statements,
                                                      counting or bool(query.include)))
         else:
