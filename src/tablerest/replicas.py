@@ -252,9 +252,11 @@ class Replicas:
 
         after_this_request(carry)
 
-    def dispose(self) -> None:
+    def dispose(self, close: bool = True) -> None:
+        """Drop every replica's pool (``close=False`` in a forked worker: the connections
+        are the parent's, to leave alone)."""
         for replica in self.replicas:
-            replica.engine.dispose()
+            replica.engine.dispose(close=close)
 
 
 @contextmanager

@@ -47,7 +47,10 @@ def run_gunicorn(load: Callable[[], Flask], options: dict[str, Any]) -> None:
         # Connections opened while loading the app belong to the master; a worker opens its own.
         if preloaded is not None:
             with suppress(ConfigurationError):  # an app without tablerest has no engine of ours
-                state_of(preloaded).engine.dispose(close=False)
+                state = state_of(preloaded)
+                state.engine.dispose(close=False)
+                if state.replicas is not None:
+                    state.replicas.dispose(close=False)
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
