@@ -60,6 +60,9 @@ class Settings:
     statement_timeout_ms: int = 30000
     #: SQLite's ``synchronous`` with WAL: NORMAL survives a process crash, FULL a power loss.
     sqlite_synchronous: str = "NORMAL"
+    #: ``transaction``: PostgreSQL is reached through a transaction pooler (PgBouncer's
+    #: ``pool_mode = transaction``): no prepared statements, no session settings.
+    database_pooler: str = "none"
 
 
 def load_environment(config: MutableMapping[str, Any], environ: Mapping[str, str]) -> None:
@@ -170,4 +173,6 @@ def build_settings(config: Mapping[str, Any], environ: Mapping[str, str] | None 
         statement_timeout_ms=_integer(merged, "TABLEREST_STATEMENT_TIMEOUT", 30000, 0),
         sqlite_synchronous=_choice(merged, "TABLEREST_SQLITE_SYNCHRONOUS", "NORMAL",
                                    ("OFF", "NORMAL", "FULL", "EXTRA")),
+        database_pooler=_choice(merged, "TABLEREST_DATABASE_POOLER", "none",
+                                ("NONE", "TRANSACTION")).lower(),
     )
