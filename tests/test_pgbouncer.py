@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -190,3 +191,31 @@ def test_tablerest_leaves_no_setting_on_the_shared_server_connections(
         assert limit == "300ms"
     finally:
         engine.dispose()
+
+
+def test_a_streamed_export_keeps_its_server_connection_between_batches(
+        microblog: Flask, bouncer: PgBouncer) -> None:
+    """A CSV or NDJSON export reads batch after batch from a server-side cursor, which lives
+    in the export's transaction: PgBouncer keeps that transaction on one server connection
+    while other clients' transactions run on the others."""
+    engine = state_of(microblog).engine
+    [jane] = add_users(engine, "jane")
+    count = 2500  # more than one batch of the stream
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO messages (content, user_id, created_at, updated_at) "
+            "SELECT 'm' || n, :jane, now(), now() FROM generate_series(1, :count) AS n"),
+            {"jane": jane, "count": count})
+    response = microblog.test_client().get(
+        "/messages?fields=content&sort=id", headers={"Accept": "application/x-ndjson"},
+        buffered=False)
+    assert response.status_code == 200
+    read = []
+    for chunk in response.response:  # others come and go between the batches
+        read.append(chunk)
+        assert microblog.test_client().get(f"/users/{jane}").status_code == 200
+    response.close()
+    assert len(read) > 1
+    lines = b"".join(read).splitlines()
+    assert [orjson.loads(line)["content"] for line in lines] == [
+        f"m{n}" for n in range(1, count + 1)]
