@@ -117,7 +117,7 @@ def test_batches_from_several_processes(db_url: str, microblog: Flask, query: st
         for app in apps:
             state_of(app).engine.dispose()
     if prepares:
-        assert statuses[:2] == [201, 500]
+        assert statuses[0] == 201 and 500 in statuses
         assert 'prepared statement "_pg3_' in caplog.text
     else:
         assert statuses == [201] * len(statuses)
@@ -219,3 +219,14 @@ def test_a_streamed_export_keeps_its_server_connection_between_batches(
     lines = b"".join(read).splitlines()
     assert [orjson.loads(line)["content"] for line in lines] == [
         f"m{n}" for n in range(1, count + 1)]
+
+
+def test_a_connection_switches_to_autocommit_for_console_work(engine: sa.Engine) -> None:
+    """What Alembic's ``autocommit_block`` does for ``CREATE INDEX CONCURRENTLY``, which runs
+    outside any transaction: the transaction a checkout begins for its settings ends first."""
+    with engine.connect() as connection:
+        auto = connection.execution_options(isolation_level="AUTOCOMMIT")
+        auto.exec_driver_sql("CREATE INDEX CONCURRENTLY messages_by_content ON messages (content)")
+    assert rows(engine, "SELECT indexname FROM pg_indexes WHERE tablename = 'messages' "
+                        "AND indexname = 'messages_by_content'") == [
+        {"indexname": "messages_by_content"}]

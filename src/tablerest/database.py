@@ -2,7 +2,10 @@
 
 SQLite: foreign keys on, a busy timeout, and transactions that really begin (``BEGIN``, or
 ``BEGIN IMMEDIATE`` for writes, so two writers wait for each other instead of failing half
-way). PostgreSQL: psycopg 3, sessions in UTC.
+way). PostgreSQL: psycopg 3, sessions in UTC. Behind a transaction pooler
+(``TABLEREST_DATABASE_POOLER=transaction``: PgBouncer's ``pool_mode = transaction``, where
+each transaction may run on another server connection) no prepared statements, and the
+settings are made per transaction, never left on a session (``_configure_pooled``).
 
 Nothing waits without a limit: a free pooled connection within ``TABLEREST_POOL_TIMEOUT_MS``,
 a statement within ``TABLEREST_STATEMENT_TIMEOUT`` (PostgreSQL's ``statement_timeout``; on
@@ -209,6 +212,14 @@ def _configure_pooled(engine: Engine, settings: Settings, read_only: bool) -> No
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute("SET TIME ZONE 'UTC'")
         dbapi_connection.commit()
+
+    @event.listens_for(engine, "set_connection_execution_options")
+    def on_options(connection: Connection, options: dict[str, Any]) -> None:
+        # psycopg changes the isolation level (autocommit: Alembic's autocommit_block) only
+        # outside a transaction, and SQLAlchemy asks only outside its own: end the one the
+        # checkout began for its settings.
+        if "isolation_level" in options and not connection.in_transaction():
+            connection.connection.driver_connection.rollback()  # type: ignore[union-attr]
 
     if per_transaction:
         lost = engine.dialect.loaded_dbapi.OperationalError
