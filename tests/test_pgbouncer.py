@@ -52,9 +52,9 @@ def microblog_at(url: str, **config: Any) -> Flask:
 
 
 @pytest.fixture
-def bouncer(db_url: str, request: pytest.FixtureRequest) -> PgBouncer:
-    found: PgBouncer = request.getfixturevalue("pgbouncer")
-    return found
+def bouncer(db_url: str, pgbouncer: PgBouncer) -> PgBouncer:
+    """The suite's PgBouncer, once ``db_url`` emptied the test's database."""
+    return pgbouncer
 
 
 @contextlib.contextmanager
