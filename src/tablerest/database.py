@@ -2,7 +2,10 @@
 
 SQLite: foreign keys on, a busy timeout, and transactions that really begin (``BEGIN``, or
 ``BEGIN IMMEDIATE`` for writes, so two writers wait for each other instead of failing half
-way). PostgreSQL: psycopg 3, sessions in UTC.
+way). PostgreSQL: psycopg 3, sessions in UTC. Behind a transaction pooler
+(``TABLEREST_DATABASE_POOLER=transaction``: PgBouncer's ``pool_mode = transaction``, where
+each transaction may run on another server connection) no prepared statements, and the
+settings are made per transaction, never left on a session (``_configure_pooled``).
 
 Nothing waits without a limit: a free pooled connection within ``TABLEREST_POOL_TIMEOUT_MS``,
 a statement within ``TABLEREST_STATEMENT_TIMEOUT`` (PostgreSQL's ``statement_timeout``; on
@@ -34,6 +37,7 @@ import sqlalchemy as sa
 from flask import has_request_context
 from sqlalchemy import Connection, Engine, event
 
+from .errors import ConfigurationError
 from .settings import Settings, normalise_url
 
 log = logging.getLogger("tablerest")
@@ -41,6 +45,10 @@ log = logging.getLogger("tablerest")
 # Set inside ``writing()``: a context variable costs less than an execution option per request.
 _WRITING: ContextVar[bool] = ContextVar("tablerest_writing", default=False)
 _CONFIGURED: weakref.WeakSet[Engine] = weakref.WeakSet()
+#: PostgreSQL engines behind a transaction pooler (``TABLEREST_DATABASE_POOLER``).
+_POOLED: weakref.WeakSet[Engine] = weakref.WeakSet()
+#: psycopg's connection argument, also read from the URL's query.
+_PREPARE = "prepare_threshold"
 #: (time limit, deadline) of the statements of the request running in this context.
 _CLOCK: ContextVar[tuple[float, float] | None] = ContextVar("tablerest_clock", default=None)
 #: SQLite calls the progress handler every this many virtual machine instructions.
@@ -128,16 +136,10 @@ def create_engine(url: str, settings: Settings | None = None, *, owned: bool = T
     settings = settings or Settings()
     parsed = sa.make_url(normalise_url(url))
     backend = parsed.get_backend_name()
+    pooled = backend == "postgresql" and settings.database_pooler == "transaction"
     if backend == "postgresql":
-        connect_args = dict(options.pop("connect_args", {}))
-        session = "-c timezone=UTC"
-        if read_only:
-            session += " -c default_transaction_read_only=on"
-        if settings.statement_timeout_ms:
-            session += f" -c statement_timeout={int(settings.statement_timeout_ms)}"
-        connect_args.setdefault("options", session)
-        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
-        options["connect_args"] = connect_args
+        parsed, options["connect_args"] = _postgres_connect_args(
+            parsed, dict(options.pop("connect_args", {})), settings, read_only)
     if backend == "postgresql" or parsed.database not in (None, "", ":memory:"):
         options.setdefault("pool_timeout", settings.pool_timeout)
     if backend == "sqlite" and read_only:
@@ -145,6 +147,8 @@ def create_engine(url: str, settings: Settings | None = None, *, owned: bool = T
     engine = sa.create_engine(parsed, echo=settings.echo_sql, **options)
     if backend == "postgresql":
         event.listen(engine, "checkout", _replace_broken)
+    if pooled:
+        _configure_pooled(engine, settings, read_only)
     if backend == "sqlite":
         _CONFIGURED.add(engine)
         _configure_sqlite(engine, settings, owned=owned and not read_only)
@@ -153,10 +157,86 @@ def create_engine(url: str, settings: Settings | None = None, *, owned: bool = T
 
 def untimed(connection: Connection) -> None:
     """No statement time limit on ``connection``: for the console's long work (migrations,
-    seeding), which a request's limit must not cut short."""
+    seeding), which a request's limit must not cut short. Behind a transaction pooler for
+    this transaction only: a session setting would stay on the server connection, for
+    whichever client gets it next."""
     _CLOCK.set(None)
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET statement_timeout = 0")
+        scope = "LOCAL" if connection.engine in _POOLED else "SESSION"
+        connection.exec_driver_sql(f"SET {scope} statement_timeout = 0")
+
+
+def _postgres_connect_args(url: sa.URL, connect_args: dict[str, Any], settings: Settings,
+                           read_only: bool) -> tuple[sa.URL, dict[str, Any]]:
+    """psycopg's arguments: the session settings, and ``prepare_threshold`` (from the URL,
+    where SQLAlchemy would pass it on as a string; else none behind a transaction pooler)."""
+    if _PREPARE in url.query:
+        connect_args.setdefault(_PREPARE, _prepare_threshold(url.query[_PREPARE]))
+        url = url.difference_update_query([_PREPARE])
+    connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    if settings.database_pooler == "transaction":
+        # PgBouncer refuses the ``options`` startup parameter, and would not pass it on to
+        # the server connections it shares: the settings are made per transaction instead.
+        connect_args.setdefault(_PREPARE, None)
+        return url, connect_args
+    session = "-c timezone=UTC"
+    if read_only:
+        session += " -c default_transaction_read_only=on"
+    if settings.statement_timeout_ms:
+        session += f" -c statement_timeout={int(settings.statement_timeout_ms)}"
+    connect_args.setdefault("options", session)
+    return url, connect_args
+
+
+def _prepare_threshold(value: str | tuple[str, ...]) -> int | None:
+    text = (value[-1] if isinstance(value, tuple) else value).strip().lower()
+    if text in ("", "none"):
+        return None
+    if not text.isdigit():
+        raise ConfigurationError(
+            f"The database URL's prepare_threshold must be a whole number (executions of a "
+            f"query before psycopg prepares it on the server) or 'none', got {value!r}.")
+    return int(text)
+
+
+def _configure_pooled(engine: Engine, settings: Settings, read_only: bool) -> None:
+    """Session settings that survive a transaction pooler (PgBouncer, ``pool_mode =
+    transaction``), which hands each transaction to any of its server connections.
+
+    The time zone is set once per connection: PgBouncer tracks ``TimeZone`` for each client
+    and sets it again on whichever server connection serves it. The statement time limit
+    (and read-only) is set at each checkout, for the transaction that checkout begins, with
+    ``SET LOCAL``: a session ``SET`` would be left on a server connection that other
+    clients share.
+    """
+    _POOLED.add(engine)
+    statements = ["SET TRANSACTION READ ONLY"] if read_only else []
+    if settings.statement_timeout_ms:
+        statements.append(f"SET LOCAL statement_timeout = {int(settings.statement_timeout_ms)}")
+    per_transaction = "; ".join(statements)
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.commit()
+
+    @event.listens_for(engine, "set_connection_execution_options")
+    def on_options(connection: Connection, options: dict[str, Any]) -> None:
+        # psycopg changes the isolation level (autocommit: Alembic's autocommit_block) only
+        # outside a transaction, and SQLAlchemy asks only outside its own: end the one the
+        # checkout began for its settings.
+        if "isolation_level" in options and not connection.in_transaction():
+            connection.connection.driver_connection.rollback()  # type: ignore[union-attr]
+
+    if per_transaction:
+        lost = engine.dialect.loaded_dbapi.OperationalError
+
+        @event.listens_for(engine, "checkout")
+        def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            try:
+                dbapi_connection.execute(per_transaction)
+            except lost as exc:  # the server (or the pooler) went away: a new connection
+                raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 def _replace_broken(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

@@ -71,6 +71,9 @@ class Settings:
     replica_check_interval: float = 1.0
     #: Seconds a read that carries a write's position waits for a replica to replay it.
     replica_wait: float = 0.1
+    #: ``transaction``: PostgreSQL is reached through a transaction pooler (PgBouncer's
+    #: ``pool_mode = transaction``): no prepared statements, no session settings.
+    database_pooler: str = "none"
 
 
 def load_environment(config: MutableMapping[str, Any], environ: Mapping[str, str]) -> None:
@@ -211,4 +214,6 @@ def build_settings(config: Mapping[str, Any], environ: Mapping[str, str] | None 
         replica_check_interval=_integer(merged, "TABLEREST_REPLICA_CHECK_INTERVAL_MS",
                                         1000, 1) / 1000,
         replica_wait=_integer(merged, "TABLEREST_REPLICA_WAIT_MS", 100, 0) / 1000,
+        database_pooler=_choice(merged, "TABLEREST_DATABASE_POOLER", "none",
+                                ("NONE", "TRANSACTION")).lower(),
     )
