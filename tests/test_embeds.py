@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from conftest import rows
 from factories import add_post, add_tags, add_user, link, serving
-from tablerest import Resource
+from tablerest import Resource, listing
 from tablerest.extension import state_of
 from tablerest.postgrest import options_for, register
 from test_include import HideCarol, PublishedOnly, SelectCounter
@@ -376,3 +376,17 @@ def test_the_policy_path_runs_one_statement_per_relation_per_level(guarded: Flas
         assert counts == [4, 4]
     finally:
         counter.close()
+
+
+def test_many_parent_keys_take_a_statement_per_chunk(many: SelectCounter, app: Flask,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    client = app.test_client()
+    path = "/users?include=posts.tags&limit=50&count=false"
+    whole = items(client.get(path))
+    before = many.selects()
+    assert items(client.get(path)) == whole
+    assert many.selects() - before == 3
+    monkeypatch.setattr(listing, "MAX_KEYS", 5)
+    before = many.selects()
+    assert items(client.get(path)) == whole  # 12 users, 60 posts: 3 and 12 statements
+    assert many.selects() - before == 1 + 3 + 12

@@ -1,6 +1,7 @@
 """``include=``: related items embedded in list items (to-one as an object, to-many and
-many-to-many as lists of the target's visible fields, under its row policy), one level deep,
-in a constant number of SQL statements whatever the page size.
+many-to-many as lists of the target's visible fields, under its row policy), in a constant
+number of SQL statements whatever the page size. Nested paths (``posts.tags``) are in
+``test_embeds.py``.
 
 Statements are counted at the driver (``sqlite3``'s trace callback, a counting ``psycopg``
 cursor): the fast read path runs prepared statements on the driver cursor, which SQLAlchemy's
