@@ -201,6 +201,24 @@ def test_logic_trees_across_an_embed(blog: FlaskClient) -> None:
     assert pg(blog, "posts?select=id&and=(author.name.eq.bob,published.is.true)") == [{"id": 4}]
 
 
+def test_embeds_nest_at_most_eight_deep(blog: FlaskClient) -> None:
+    def select(levels: int) -> str:
+        inner = "id"
+        for level in reversed(range(levels)):  # users -> posts -> author -> posts ...
+            inner = f"{'author' if level % 2 else 'posts'}(id,{inner})"
+        return f"{API}/users?select=id,{inner}&id=eq.1"
+
+    body = pg(blog, select(8).removeprefix(f"{API}/"))[0]
+    for level in range(8):
+        body = body["author" if level % 2 else "posts"]
+        body = body[0] if isinstance(body, list) else body
+    assert body == {"id": 1}
+    error(blog.get(select(9)), 400, "PGRST100")
+    path = ".".join(["posts", "author"] * 4)
+    assert items(blog.get(f"/users?include={path}&id=1"))
+    assert blog.get(f"/users?include={path}.posts&id=1").status_code == 400
+
+
 def test_hostile_embeds(blog: FlaskClient, engine: sa.Engine) -> None:
     error(blog.get(f"{API}/users?select=name,posts(title,tags(name)"), 400, "PGRST100")
     error(blog.get(f"{API}/users?select=name,posts(title))"), 400, "PGRST100")

@@ -195,8 +195,7 @@ class Level:
 
 def _include_order(relation: RelationInfo, other: Served, include: Include,
                    ) -> list[SortColumn]:
-    query = replace(Query(), sort=include.sort) if include.sort else \
-        with_default_sort(Query(), other)
+    query = Query(sort=include.sort) if include.sort else with_default_sort(Query(), other)
     scope = Scope(other.table, other.table, default_order=relation_order(relation))
     return list(sort_columns(query, scope, other.key_columns))
 

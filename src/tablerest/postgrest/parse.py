@@ -1,8 +1,12 @@
 """PostgREST's URL grammar -> tablerest's one query description (``query.model.Query``).
 
-``select`` becomes the query's ``fields`` and ``include`` plus a ``Shape`` (output keys,
-aliases, embedded columns) that ``shape.py`` applies to the rows; filters, ``or``/``and``/
-``not`` trees, ``order``, ``limit`` and ``offset`` become its ``where``, ``sort`` and page.
+``select`` becomes a ``Shape`` (output keys, aliases, embeds at any depth) that ``reads.py``
+turns into the query's ``fields`` and include tree and ``shape.py`` applies to the rows; the
+embedded parameters (``rel.col=``, ``rel.or=``, ``rel.order=``, ``rel.limit=``, ``rel=is.null``)
+go to their embed; filters, ``or``/``and``/``not`` trees (which may reach across a relation:
+``or=(a.eq.1,rel.b.eq.2)``), ``order``, ``limit`` and ``offset`` become its ``where``, ``sort``
+and page.
+
 Every name is looked up in the resource's own description (``Served``): nothing from the
 URL reaches SQL or ``getattr``. Anything the grammar refuses is a 400 ``PGRST100``; a name
 the resource does not show is ``42703``; what PostgREST has and this dialect does not is
@@ -17,7 +21,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import BadRequest
-from ..query.model import OPERATORS, And, Condition, Exists, Node, Not, NullsOrder, Or, SortKey
+from ..query.model import (
+    MAX_INCLUDE_DEPTH,
+    OPERATORS,
+    And,
+    Condition,
+    Exists,
+    Node,
+    Not,
+    NullsOrder,
+    Or,
+    SortKey,
+)
 from ..query.parse import MAX_CONDITIONS, MAX_DEPTH, MAX_LIST_VALUES, make_condition
 from ..served import Served
 from .errors import PostgrestError, column_missing, not_implemented, parse_error
@@ -36,8 +51,8 @@ RESERVED_LAST = frozenset({"order", "limit", "offset", "and", "or"})
 RESERVED = frozenset({"select", "columns", "on_conflict"})
 _OPERATION = re.compile(r"(not\.)?([a-z]+)(?:\((any|all|[A-Za-z0-9_]+)\))?\.(.*)\Z", re.S)
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_$ ]|-(?!>)")
-#: Embeds nest at most this deep in one ``select``.
-MAX_SELECT_DEPTH = 8
+#: Embeds nest at most this deep in one ``select`` (as ``include`` paths do).
+MAX_SELECT_DEPTH = MAX_INCLUDE_DEPTH
 
 
 # -- select ----------------------------------------------------------------------------------
@@ -154,7 +169,7 @@ class _Text:
 
 
 def _select_items(text: _Text, depth: int) -> list[_Item]:
-    if depth > MAX_SELECT_DEPTH:
+    if depth - 1 > MAX_SELECT_DEPTH:  # the top list is depth 1, the first embed's 2
         raise parse_error(f"The select parameter nests embeds more than {MAX_SELECT_DEPTH} "
                           "levels deep.")
     items: list[_Item] = []
@@ -515,8 +530,8 @@ def _across(level: _Level, path: Sequence[str], parameter: str,
     served, shape = level.served, level.shape
     for name in path:
         if not level.across:
-            raise not_implemented(f"Conditions across an embedded resource ({parameter}) "
-                                  "are not supported here.")
+            raise not_implemented(f"Conditions across a relation ({parameter}) are not "
+                                  "supported on writes.")
         found = [embed for embed in (shape.embeds if shape is not None else ())
                  if embed.label == name]
         if found:

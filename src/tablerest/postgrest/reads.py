@@ -74,9 +74,15 @@ def _level_where(embed: Embed) -> Node | None:
 
 
 def _joins(shape: Shape) -> list[Node | None]:
-    return [Exists(embed.relation, _level_where(embed), negated=anti)
-            for embed in shape.embeds
-            for anti in (False, True) if (embed.anti if anti else embed.inner)]
+    """The conditions the embeds of ``shape`` put on its rows: a related row exists
+    (``!inner``, ``rel=not.is.null``), or none does (``rel=is.null``)."""
+    found: list[Node | None] = []
+    for embed in shape.embeds:
+        if embed.inner:
+            found.append(Exists(embed.relation, _level_where(embed)))
+        if embed.anti:
+            found.append(Exists(embed.relation, _level_where(embed), negated=True))
+    return found
 
 
 def run_list(reader: Reader, served: Served, query: Query, scope: Scope, limit: int | None,
