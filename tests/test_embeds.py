@@ -440,3 +440,31 @@ def test_postgrest_py_reads_nested_embeds(blog: FlaskClient, app: Flask) -> None
         assert tagged.data == [{"name": "bob", "posts": [{"tags": []}, {"tags": []}]}]
         lonely = db.from_("users").select("name, posts()").is_("posts", "null").execute()
         assert lonely.data == [{"name": "carol"}]
+
+
+class NoByes(Resource):
+    """Posts whose base_query hook leaves out every post called Bye."""
+
+    model = Post
+
+    def base_query(self, statement: sa.Select[Any], ctx: Any) -> sa.Select[Any]:
+        return statement.where(Post.__table__.c.title != "Bye")
+
+
+def test_base_query_hooks_apply_at_every_level_and_in_joins(db_url: str) -> None:
+    with serving(db_url, User, NoByes(), Tag) as app:
+        register(app, options_for(API))
+        engine = state_of(app).engine
+        bob = add_user(engine, "bob")
+        for title in ("Bonjour", "Bye", "Salut"):
+            add_post(engine, bob, title)
+        client = app.test_client()
+        posts = items(client.get("/posts?include=author.posts&sort=id"))
+        assert [post["title"] for post in posts] == ["Bonjour", "Salut"]
+        assert [mine["title"] for mine in posts[0]["author"]["posts"]] == ["Bonjour", "Salut"]
+        deep = pg(client, "posts?select=title,author(posts(title))&order=id")
+        assert deep[1] == {"title": "Salut", "author": {"posts": [{"title": "Bonjour"},
+                                                                   {"title": "Salut"}]}}
+        assert pg(client, "users?select=name,posts!inner(id)&posts.title=eq.Bye") == []
+        assert pg(client, "users?select=name&or=(posts.title.eq.Bye)") == []
+        assert pg(client, "users?select=name&or=(posts.title.eq.Salut)") == [{"name": "bob"}]

@@ -184,7 +184,7 @@ def _fast_where(served: Served, node: Node | None) -> bool:
 
 
 @dataclass
-class Level:
+class _Level:
     """The rows read for one include: each with its parent's key, its item, and where the
     next level's parent keys are in the row."""
 
@@ -221,7 +221,7 @@ def _embed(reader: Reader, includes: Sequence[Include], parent: Served,
             continue
         parents = [tuple(row[index] for index in positions[name]) for row in rows]
         keys = list(dict.fromkeys(key for key in parents if None not in key))
-        level = Level([], [], [])
+        level = _Level([], [], [])
         child_positions: dict[str, list[int]] = {}
         for chunk in range(0, len(keys), MAX_KEYS):
             child_positions = _related(reader, include, relation, other, parent.name,
@@ -245,7 +245,7 @@ MAX_KEYS = 4096
 
 def _related(reader: Reader, include: Include, relation: RelationInfo, other: Served,
              parent_name: str, keys: list[tuple[Any, ...]], single: bool, fast: bool,
-             level: Level) -> dict[str, list[int]]:
+             level: _Level) -> dict[str, list[int]]:
     """Read the rows of ``other`` related to ``keys`` into ``level``; where each next-level
     include finds its parent key in those rows."""
     size = include_sizes(len(keys))
