@@ -1,6 +1,7 @@
 """``include=``: related items embedded in list items (to-one as an object, to-many and
-many-to-many as lists of the target's visible fields, under its row policy), one level deep,
-in a constant number of SQL statements whatever the page size.
+many-to-many as lists of the target's visible fields, under its row policy), in a constant
+number of SQL statements whatever the page size. Nested paths (``posts.tags``) are in
+``test_embeds.py``.
 
 Statements are counted at the driver (``sqlite3``'s trace callback, a counting ``psycopg``
 cursor): the fast read path runs prepared statements on the driver cursor, which SQLAlchemy's
@@ -236,11 +237,16 @@ def test_many_parents_at_once(client: FlaskClient, engine: sa.Engine) -> None:
 @pytest.mark.parametrize(("path", "words"), [
     ("/posts?include=nope", "no relation 'nope'"),
     ("/posts?include=title", "is a field"),
-    ("/posts?include=author.posts", "nested"),
-    ("/posts?include=author,author.posts", "nested"),
+    ("/posts?include=author.nope", "no relation 'nope' of 'author'"),
+    ("/posts?include=author,author.posts.title", "'title' of 'author.posts' is a field"),
+    ("/posts?include=author..posts", "empty relation name"),
+    ("/posts?include=" + ".".join(["author", "posts"] * 5), "at most 8 deep"),
     ("/users?include=password", "no relation 'password'"),
+    ("/users?include=posts.author.password", "no relation 'password'"),
     ("/users/1/posts?include=nope", "no relation 'nope'"),
-], ids=["unknown", "field", "nested", "nested-after-one", "hidden-field", "relation-list"])
+    ("/users/1/posts?include=tags.nope", "no relation 'nope' of 'tags'"),
+], ids=["unknown", "field", "unknown-nested", "field-nested", "empty", "too-deep",
+        "hidden-field", "hidden-field-nested", "relation-list", "relation-list-nested"])
 def test_includes_that_are_not_relations_are_400(client: FlaskClient, engine: sa.Engine,
                                                  path: str, words: str) -> None:
     add_user(engine, "alice")

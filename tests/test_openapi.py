@@ -585,6 +585,7 @@ def test_real_responses_fit_their_schemas(test_app: Flask, doc: dict[str, Any]) 
     call("post", "/tags", "/tags", json=[{"name": "news"}, {"name": "misc", "label": "M"}])
     call("put", "/posts/{key}/tags/{other}", "/posts/1/tags/news")
     call("get", "/posts", "/posts?include=author,tags&sort=-rating")
+    call("get", "/users", "/users?include=posts.tags,posts.author.posts")  # nested includes
     call("get", "/posts", "/posts?rating__gt=1.5&fields=id,rating&limit=1&count=false")
     call("get", "/posts", "/posts?rating__gt=abc")  # 400
     call("post", "/posts/query", "/posts/query",

@@ -371,7 +371,7 @@ MALFORMED: list[tuple[str, Any, str]] = [
     ("fields-object", {"fields": {"id": True}}, "fields"),
     ("include-unknown", {"include": ["nope"]}, "include"),
     ("include-field", {"include": ["title"]}, "include"),
-    ("include-nested", {"include": ["author.posts"]}, "include"),
+    ("include-nested-unknown", {"include": ["author.nope"]}, "include"),
     ("count-string", {"count": "yes"}, "count"),
 ]
 

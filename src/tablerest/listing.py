@@ -6,10 +6,12 @@ the columns only paging and includes need (sort columns outside ``fields``, a li
 bound parameters. Every statement depends only on the request's shape, so the fast reader
 compiles it once (see ``query/compile.py`` for how values become parameters).
 
-Includes cost one statement per included relation, whatever the page size: the related rows
-of every item of the page at once, ``WHERE key IN (...)``, under the target's row policy.
-An included to-many or many-to-many list holds at most the target's ``max_limit`` rows per
-item, first in the order of the relation's own list.
+Includes are a tree (``query.model.Include``) and cost one statement per included relation
+per level, whatever the page size: the related rows of every row of the level above at once,
+``WHERE key IN (...)``, under the target's row policy and ``base_query`` hook, its hidden
+fields never read. An included to-many or many-to-many list holds at most the target's
+``max_limit`` rows per item (fewer when the include has a ``limit``), first in the include's
+sort or else the order of the relation's own list: capped per parent by a window function.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import ColumnElement, FromClause, Select
 from sqlalchemy.sql.schema import Column
 
 from .query.compile import (
+    Binder,
     Scope,
     SortColumn,
+    collect,
+    compile_where,
     count_statement,
     include_links,
     include_sizes,
@@ -33,10 +38,10 @@ from .query.compile import (
     raw,
     sort_columns,
 )
-from .query.model import Query
+from .query.model import And, Condition, Include, Node, Not, Or, Query
 from .query.parse import parse_sort
 from .reading import Built, Reader
-from .resource import Resource
+from .resource import RequestContext, Resource
 from .schema import RelationInfo
 from .served import Served, relation_order
 
@@ -102,9 +107,9 @@ def plan_list(query: Query, scope: Scope, target: Served, shape: Hashable,
         return len(columns) - 1
 
     include_positions = {
-        name: [position(scope.table.c[local.name])
-               for local, _ in target.relations[name][0].pairs]
-        for name in query.include
+        include.key: [position(scope.table.c[local.name])
+                      for local, _ in target.relations[include.relation][0].pairs]
+        for include in query.include if include.fetched
     }
     # The sort columns come last, as stored (see query.compile.RAW), for the cursor.
     sort_positions = list(range(len(columns), len(columns) + len(sort)))
@@ -121,13 +126,76 @@ def plan_list(query: Query, scope: Scope, target: Served, shape: Hashable,
     key = None if scope.key is None else (
         target.name, scope.key, shape,
         tuple((k.name, k.descending, k.nulls_first) for k in sort),
-        tuple(names), query.include, bool(query.offset), keyset, limit is not None)
+        tuple(names), tuple(include.relation for include in query.include if include.fetched),
+        bool(query.offset), keyset, limit is not None)
     return ListPlan(query, scope, names, columns, sort, sort_positions, include_positions,
                     key, params, keyset, limit is not None)
 
 
-def _include_order(relation: RelationInfo, other: Served) -> list[SortColumn]:
-    query = with_default_sort(Query(), other)
+class VisibleRows:
+    """``compile.Rows`` for one request: a served resource's rows under its row policy and
+    ``base_query`` hook (the caller's context ``ctx``; None on the fast path, where no
+    resource read has either)."""
+
+    def __init__(self, served: Served, ctx: RequestContext | None) -> None:
+        self.served, self.ctx = served, ctx
+
+    def related(self, name: str) -> tuple[RelationInfo, VisibleRows]:
+        relation, target = self.served.relations[name]
+        return relation, VisibleRows(target, self.ctx)
+
+    def source(self) -> FromClause:
+        served, ctx = self.served, self.ctx
+        where = served.read_scope(ctx)
+        hooked = ctx is not None and type(served.resource).base_query is not \
+            Resource.base_query
+        if not where and not hooked:
+            return served.table.alias()
+        # The policy and hook see the table itself, as they do everywhere else.
+        statement = sa.select(served.table).where(*where)
+        if hooked:
+            assert ctx is not None
+            statement = served.resource.base_query(statement, ctx)
+        return statement.subquery()
+
+
+def fast_for(served: Served, query: Query) -> bool:
+    """Whether a read of ``query`` can skip SQLAlchemy: no policy or hook on any resource
+    it reads, includes and conditions across relations at every depth included."""
+    return (served.fast and _fast_where(served, query.where)
+            and all(_fast_include(served, include) for include in query.include))
+
+
+def _fast_include(parent: Served, include: Include) -> bool:
+    other = parent.relations[include.relation][1]
+    return (other.fast and _fast_where(other, include.where)
+            and all(_fast_include(other, child) for child in include.include))
+
+
+def _fast_where(served: Served, node: Node | None) -> bool:
+    if node is None or isinstance(node, Condition):
+        return True
+    if isinstance(node, And | Or):
+        return all(_fast_where(served, item) for item in node.items)
+    if isinstance(node, Not):
+        return _fast_where(served, node.item)
+    other = served.relations[node.relation][1]
+    return other.fast and _fast_where(other, node.where)
+
+
+@dataclass
+class _Level:
+    """The rows read for one include: each with its parent's key, its item, and where the
+    next level's parent keys are in the row."""
+
+    parents: list[tuple[Any, ...]]
+    rows: list[tuple[Any, ...]]
+    items: list[dict[str, Any]]
+
+
+def _include_order(relation: RelationInfo, other: Served, include: Include,
+                   ) -> list[SortColumn]:
+    query = Query(sort=include.sort) if include.sort else with_default_sort(Query(), other)
     scope = Scope(other.table, other.table, default_order=relation_order(relation))
     return list(sort_columns(query, scope, other.key_columns))
 
@@ -135,23 +203,51 @@ def _include_order(relation: RelationInfo, other: Served) -> list[SortColumn]:
 def add_includes(reader: Reader, plan: ListPlan, target: Served,
                  rows: Sequence[Sequence[Any]], items: list[dict[str, Any]],
                  fast: bool) -> None:
-    """Embed each of ``plan``'s includes into ``items`` (the page's rows, in order)."""
-    for name in plan.query.include:
-        relation, other = target.relations[name]
-        positions = plan.include_positions[name]
-        parents = [tuple(row[index] for index in positions) for row in rows]
-        keys = list(dict.fromkeys(key for key in parents if None not in key))
+    """Embed ``plan``'s include tree into ``items`` (the page's rows, in order): one
+    statement per included relation per level, whatever the page size."""
+    _embed(reader, plan.query.include, target, rows, plan.include_positions, items, fast)
+
+
+def _embed(reader: Reader, includes: Sequence[Include], parent: Served,
+           rows: Sequence[Sequence[Any]], positions: dict[str, list[int]],
+           items: list[dict[str, Any]], fast: bool) -> None:
+    for include in includes:
+        relation, other = parent.relations[include.relation]
         single = relation.kind == "to_one"
+        name = include.key
+        if not include.fetched:
+            for item in items:
+                item[name] = None if single else []
+            continue
+        parents = [tuple(row[index] for index in positions[name]) for row in rows]
+        keys = list(dict.fromkeys(key for key in parents if None not in key))
+        level = _Level([], [], [])
+        child_positions: dict[str, list[int]] = {}
+        for chunk in range(0, len(keys), MAX_KEYS):
+            child_positions = _related(reader, include, relation, other, parent.name,
+                                       keys[chunk:chunk + MAX_KEYS], single, fast, level)
         found: dict[tuple[Any, ...], Any] = {}
-        if keys:
-            found = _related(reader, relation, other, target.name, keys, single, fast)
+        for key, item in zip(level.parents, level.items, strict=True):
+            if single:
+                found[key] = item
+            else:
+                found.setdefault(key, []).append(item)
         for item, key in zip(items, parents, strict=True):
             item[name] = found.get(key) if single else found.get(key, [])
+        if include.include:
+            _embed(reader, include.include, other, level.rows, child_positions, level.items,
+                   fast)
 
 
-def _related(reader: Reader, relation: RelationInfo, other: Served, parent_name: str,
-             keys: list[tuple[Any, ...]], single: bool, fast: bool,
-             ) -> dict[tuple[Any, ...], Any]:
+#: The most parent keys one include statement binds; more take one statement per this many.
+MAX_KEYS = 4096
+
+
+def _related(reader: Reader, include: Include, relation: RelationInfo, other: Served,
+             parent_name: str, keys: list[tuple[Any, ...]], single: bool, fast: bool,
+             level: _Level) -> dict[str, list[int]]:
+    """Read the rows of ``other`` related to ``keys`` into ``level``; where each next-level
+    include finds its parent key in those rows."""
     size = include_sizes(len(keys))
     padded = keys + [keys[0]] * (size - len(keys))
     _source, links = include_links(relation)
@@ -161,35 +257,59 @@ def _related(reader: Reader, relation: RelationInfo, other: Served, parent_name:
             params[f"_i{index}"] = key[0]
         else:
             params.update({f"_i{index}_{part}": value for part, value in enumerate(key)})
+    skipped = not single and bool(include.offset)
     if not single:
-        params["_cap"] = other.max_limit
+        cap = other.max_limit if include.limit is None else min(include.limit,
+                                                                 other.max_limit)
+        params["_cap"] = cap + (include.offset or 0)
+        if skipped:
+            params["_skip"] = include.offset
+    values: dict[str, Any] = {}
+    where_shape = collect(include.where, values)
+    params.update(values)
+    names = list(include.fields) if include.fields is not None else other.visible_names
+    columns = [other.info.fields[name].column for name in names]
+
+    def position(column: Column[Any]) -> int:
+        for index, selected in enumerate(columns):
+            if selected is column:
+                return index
+        columns.append(column)
+        return len(columns) - 1
+
+    positions = {
+        child.key: [position(other.table.c[local.name])
+                    for local, _ in other.relations[child.relation][0].pairs]
+        for child in include.include if child.fetched
+    }
+    order = [] if single else _include_order(relation, other, include)
     ctx = reader.ctx
-    where: list[ColumnElement[bool]] = other.read_scope(ctx)
     hooked = ctx is not None and not other.fast
 
     def build() -> Built:
+        where: list[ColumnElement[bool]] = other.read_scope(ctx)
+        if include.where is not None:
+            where.append(compile_where(include.where, relation.target, Binder(),
+                                       VisibleRows(other, ctx)))
         hook = None
         if hooked:
             def hook(statement: Select[Any]) -> Select[Any]:
                 return other.resource.base_query(statement, reader.need_ctx())
-        statement = include_statement(relation, other.visible_columns, where,
-                                      [] if single else _include_order(relation, other),
-                                      size, capped=not single, hook=hook)
-        return statement, [*(column.type for column in other.visible_columns),
+        statement = include_statement(relation, columns, where, order, size,
+                                      capped=not single, hook=hook, skipped=skipped)
+        return statement, [*(column.type for column in columns),
                            *(link.type for link in links)]
 
-    cache_key = (parent_name, "include", relation.name, size) if fast else None
-    width = len(other.visible_names)
-    names = other.visible_names
-    found: dict[tuple[Any, ...], Any] = {}
+    cache_key = (parent_name, "include", relation.name, size, tuple(names),
+                 tuple(str(column.name) for column in columns[len(names):]), where_shape,
+                 tuple((key.name, key.descending, key.nulls_first) for key in order),
+                 skipped) if fast else None
+    width = len(columns)
     for row in reader.rows(cache_key, build, params):
-        item = dict(zip(names, row[:width], strict=True))
-        key = tuple(row[width:])
-        if single:
-            found[key] = item
-        else:
-            found.setdefault(key, []).append(item)
-    return found
+        level.parents.append(tuple(row[width:]))
+        level.rows.append(tuple(row[:width]))
+        level.items.append(dict(zip(names, row[:len(names)], strict=True)))
+    return positions
 
 
 def sort_signature(query: Query, scope: Scope, target: Served,

@@ -104,8 +104,11 @@ class Served:
             self.resource.visible,
             {name: (relation, target.resource.visible)
              for name, (relation, target) in self.relations.items()},
-            self.default_limit, self.max_limit,
+            self.default_limit, self.max_limit, self._related_vocabulary,
         )
+
+    def _related_vocabulary(self, name: str) -> Vocabulary:
+        return self.relations[name][1].vocabulary
 
     # -- keys and rows -------------------------------------------------------------------
 

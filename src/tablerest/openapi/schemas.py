@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..query.model import OPERATORS
+from ..query.model import MAX_INCLUDE_DEPTH, OPERATORS
 from ..query.parse import MAX_DEPTH, MAX_LIST_VALUES
 from ..resource import Resource
 from ..schema import FieldInfo
@@ -170,7 +170,10 @@ class Components:
         if vocabulary.relations:
             refs.append(self._parameter(f"{prefix}.include", {
                 "name": "include", "in": "query", **array,
-                "description": "Embed these relations: to-one as an object, to-many as a list.",
+                "description": "Embed these relations: to-one as an object, to-many as a list. "
+                               "A dotted path (`messages.author`, at most "
+                               f"{MAX_INCLUDE_DEPTH} relations) embeds the relations of "
+                               "embedded items too.",
                 "schema": {"type": "array", "items": self._names_enum(endpoints, "relation")},
             }))
         refs += [self._shared("parameters", name) for name in ("offset", "cursor", "count")]
@@ -279,12 +282,33 @@ class Components:
             self.schemas[name] = {}  # reserved first: relations may lead back here
             properties = {key: field_schema(info, output=True)
                           for key, info in endpoints.resource.visible.items()}
-            for relation, (info, target) in sorted(endpoints.relations.items()):
-                item = self._ref(self._item_schema(target))
-                properties[relation] = {"oneOf": [item, {"type": "null"}]} \
-                    if info.kind == "to_one" else {"type": "array", "items": item}
+            properties.update(self._included_relations(endpoints))
             self.schemas[name] = {"type": "object", "properties": properties,
                                   **self._closed(endpoints)}
+        return name
+
+    def _included_relations(self, endpoints: Served) -> dict[str, JsonObject]:
+        """The relations an include may add to an item of ``endpoints``."""
+        properties: dict[str, JsonObject] = {}
+        for relation, (info, target) in sorted(endpoints.relations.items()):
+            item = self._ref(self._included_schema(target))
+            properties[relation] = {"oneOf": [item, {"type": "null"}]} \
+                if info.kind == "to_one" else {"type": "array", "items": item}
+        return properties
+
+    def _included_schema(self, endpoints: Served) -> str:
+        """An included item: every visible field, and what a nested include
+        (``messages.author``) adds to it."""
+        if not endpoints.relations:
+            return self._item_schema(endpoints)
+        name = f"{self._name(endpoints)}.included"
+        if name not in self.schemas:
+            self.schemas[name] = {}  # reserved first: relations may lead back here
+            fields = endpoints.resource.visible
+            properties = {key: field_schema(info, output=True) for key, info in fields.items()}
+            properties.update(self._included_relations(endpoints))
+            self.schemas[name] = {"type": "object", "properties": properties,
+                                  "required": list(fields), **self._closed(endpoints)}
         return name
 
     def _envelope(self, endpoints: Served) -> str:

@@ -1,8 +1,12 @@
 """PostgREST's URL grammar -> tablerest's one query description (``query.model.Query``).
 
-``select`` becomes the query's ``fields`` and ``include`` plus a ``Shape`` (output keys,
-aliases, embedded columns) that ``shape.py`` applies to the rows; filters, ``or``/``and``/
-``not`` trees, ``order``, ``limit`` and ``offset`` become its ``where``, ``sort`` and page.
+``select`` becomes a ``Shape`` (output keys, aliases, embeds at any depth) that ``reads.py``
+turns into the query's ``fields`` and include tree and ``shape.py`` applies to the rows; the
+embedded parameters (``rel.col=``, ``rel.or=``, ``rel.order=``, ``rel.limit=``, ``rel=is.null``)
+go to their embed; filters, ``or``/``and``/``not`` trees (which may reach across a relation:
+``or=(a.eq.1,rel.b.eq.2)``), ``order``, ``limit`` and ``offset`` become its ``where``, ``sort``
+and page.
+
 Every name is looked up in the resource's own description (``Served``): nothing from the
 URL reaches SQL or ``getattr``. Anything the grammar refuses is a 400 ``PGRST100``; a name
 the resource does not show is ``42703``; what PostgREST has and this dialect does not is
@@ -12,12 +16,23 @@ the resource does not show is ``42703``; what PostgREST has and this dialect doe
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import BadRequest
-from ..query.model import OPERATORS, And, Condition, Node, Not, NullsOrder, Or, SortKey
+from ..query.model import (
+    MAX_INCLUDE_DEPTH,
+    OPERATORS,
+    And,
+    Condition,
+    Exists,
+    Node,
+    Not,
+    NullsOrder,
+    Or,
+    SortKey,
+)
 from ..query.parse import MAX_CONDITIONS, MAX_DEPTH, MAX_LIST_VALUES, make_condition
 from ..query.postgres_ops import POSTGRES_OPERATORS, PostgresOnly, WrongType
 from ..query.postgres_ops import condition as postgres_condition
@@ -38,8 +53,8 @@ RESERVED_LAST = frozenset({"order", "limit", "offset", "and", "or"})
 RESERVED = frozenset({"select", "columns", "on_conflict"})
 _OPERATION = re.compile(r"(not\.)?([a-z]+)(?:\((any|all|[A-Za-z0-9_]+)\))?\.(.*)\Z", re.S)
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_$ ]|-(?!>)")
-#: Embeds nest at most this deep in one ``select``.
-MAX_SELECT_DEPTH = 8
+#: Embeds nest at most this deep in one ``select`` (as ``include`` paths do).
+MAX_SELECT_DEPTH = MAX_INCLUDE_DEPTH
 
 
 # -- select ----------------------------------------------------------------------------------
@@ -62,13 +77,27 @@ class Shape:
 class Embed:
     """One embedded relation: the served relation's name, its output key (None for
     ``rel()``, which emits nothing), and its own shape; ``spread`` merges a to-one's
-    columns into the parent (``...rel(cols)``)."""
+    columns into the parent (``...rel(cols)``).
+
+    ``label`` is the name filters on it use (its alias, else its name as written); ``slot``
+    the key its rows are read into. The embedded parameters (``rel.col=``, ``rel.or=``,
+    ``rel.order=``, ``rel.limit=``, ``rel.offset=``) give ``where``, ``sort``, ``limit``
+    and ``offset``; ``inner`` (``!inner``, ``rel=not.is.null``) keeps only the parents
+    with a related row, ``anti`` (``rel=is.null``) only those without one.
+    """
 
     key: str | None
     relation: str
     shape: Shape
     spread: bool = False
     inner: bool = False
+    label: str = ""
+    slot: str = ""
+    where: Node | None = None
+    sort: tuple[SortKey, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+    anti: bool = False
 
 
 @dataclass
@@ -142,7 +171,7 @@ class _Text:
 
 
 def _select_items(text: _Text, depth: int) -> list[_Item]:
-    if depth > MAX_SELECT_DEPTH:
+    if depth - 1 > MAX_SELECT_DEPTH:  # the top list is depth 1, the first embed's 2
         raise parse_error(f"The select parameter nests embeds more than {MAX_SELECT_DEPTH} "
                           "levels deep.")
     items: list[_Item] = []
@@ -193,18 +222,22 @@ def _aggregates() -> PostgrestError:
     return PostgrestError(400, "PGRST123", "Use of aggregate functions is not allowed")
 
 
-def parse_select(raw: str | None, served: Served) -> Shape:
-    """``select`` (None or empty: every visible column) resolved against ``served``."""
+def parse_select(raw: str | None, served: Served,
+                 args: Sequence[tuple[str, str]] | None = None) -> Shape:
+    """``select`` (None or empty: every visible column) resolved against ``served``; with
+    the request's ``args``, each embed gains its embedded parameters (see ``Embed``)."""
     if raw is None or not raw.strip():
-        return Shape(tuple((name, name) for name in served.visible_names))
-    text = _Text(raw, "select parameter")
-    items = _select_items(text, 1)
-    if not text.at_end():
-        raise text.fail("',' or the end of the select parameter")
-    return _resolve(items, served, top=True)
+        shape = Shape(tuple((name, name) for name in served.visible_names))
+    else:
+        text = _Text(raw, "select parameter")
+        items = _select_items(text, 1)
+        if not text.at_end():
+            raise text.fail("',' or the end of the select parameter")
+        shape = _resolve(items, served)
+    return shape if args is None else _embedded(shape, served, args)
 
 
-def _resolve(items: Sequence[_Item], served: Served, top: bool) -> Shape:
+def _resolve(items: Sequence[_Item], served: Served) -> Shape:
     columns: list[tuple[str, str]] = []
     embeds: list[Embed] = []
     for item in items:
@@ -215,21 +248,16 @@ def _resolve(items: Sequence[_Item], served: Served, top: bool) -> Shape:
                 raise column_missing(served.name, item.name)
             columns.append((item.alias or item.name, item.name))
         else:
-            if not top:
-                raise not_implemented(
-                    f"Nested embedding ({item.name} inside an embed) is not supported yet: "
-                    "embeds go one level deep.")
             name, inner = resolve_embed(served, item.name, item.hints)
             target = served.relations[name][1]
             relation = served.relations[name][0]
-            shape = _resolve(item.children, target, top=False) if item.children else Shape(())
+            shape = _resolve(item.children, target) if item.children else Shape(())
             if item.spread and relation.kind != "to_one":
                 raise not_implemented(f"Spreading a to-many relation ({item.name}) is not "
                                       "supported.")
-            if inner:
-                raise not_implemented(f"!inner embeds ({item.name}) are not supported yet.")
             key = None if not item.children and not item.spread else (item.alias or item.name)
-            embeds.append(Embed(key, name, shape, item.spread, inner))
+            embeds.append(Embed(key, name, shape, item.spread, inner,
+                                label=item.alias or item.name, slot=f"\x00{len(embeds)}"))
     return Shape(tuple(columns), tuple(embeds))
 
 
@@ -416,7 +444,17 @@ def _list(text: _Text, opening: str, closing: str) -> list[str]:
         return items
 
 
-def _tree(served: Served, text: _Text, kind: str, negated: bool, depth: int,
+@dataclass(frozen=True)
+class _Level:
+    """Where a logic tree's names are looked up: a resource, the embeds ``select`` gives
+    it (None: none), and whether a name may reach across a relation (``rel.col.op.v``)."""
+
+    served: Served
+    shape: Shape | None
+    across: bool = True
+
+
+def _tree(level: _Level, text: _Text, kind: str, negated: bool, depth: int,
           parameter: str, budget: _Budget) -> Node:
     """``(item,item,...)`` of an ``and``/``or``; items are filters or nested trees."""
     if depth > MAX_DEPTH:
@@ -424,7 +462,7 @@ def _tree(served: Served, text: _Text, kind: str, negated: bool, depth: int,
     text.expect("(")
     items: list[Node] = []
     while True:
-        items.append(_tree_item(served, text, depth, parameter, budget))
+        items.append(_tree_item(level, text, depth, parameter, budget))
         if text.peek() == ",":
             text.pos += 1
             continue
@@ -435,7 +473,29 @@ def _tree(served: Served, text: _Text, kind: str, negated: bool, depth: int,
     return Not(node) if negated else node
 
 
-def _tree_item(served: Served, text: _Text, depth: int, parameter: str,
+#: The words that end a tree item's path (``rel.col.eq.1``): an operator, or ``not``.
+_PATH_END = frozenset(OPERATOR_NAMES) | UNSUPPORTED | {"not"}
+
+
+def _tree_path(text: _Text, level: _Level) -> list[str]:
+    """``name`` or ``rel.name`` (any depth): names up to the operator's dot; a first name
+    that is a column of the level is the whole path."""
+    path = [text.name()]
+    if path[0] in level.served.vocabulary.fields:
+        return path
+    while text.peek() == ".":
+        start = text.pos + 1
+        end = start
+        while end < len(text.text) and text.text[end].isalpha():
+            end += 1
+        if text.text[start:end] in _PATH_END and text.text[end:end + 1] in (".", "("):
+            break
+        text.pos += 1
+        path.append(text.name())
+    return path
+
+
+def _tree_item(level: _Level, text: _Text, depth: int, parameter: str,
                budget: _Budget) -> Node:
     text.spaces()
     negated = text.peek(4) == "not."
@@ -445,9 +505,11 @@ def _tree_item(served: Served, text: _Text, depth: int, parameter: str,
     for kind in ("and", "or"):
         if text.peek(len(kind) + 1) == kind + "(":
             text.pos += len(kind)
-            return _tree(served, text, kind, negated, depth + 1, parameter, budget)
+            return _tree(level, text, kind, negated, depth + 1, parameter, budget)
     text.pos = start
-    name = text.name()
+    path = _tree_path(text, level)
+    served, wrap = _across(level, path[:-1], parameter)
+    name = path[-1]
     text.expect(".")
     negated = text.peek(4) == "not."
     if negated:
@@ -467,10 +529,10 @@ def _tree_item(served: Served, text: _Text, depth: int, parameter: str,
     prefix = ("not." if negated else "") + op + modifier + "."
     if op == "in":
         items = _list(text, "(", ")")
-        return _filter_node(served, name, prefix, parameter, budget, items)
+        return wrap(_filter_node(served, name, prefix, parameter, budget, items))
     if modifier in ("(any)", "(all)"):
         items = _list(text, "{", "}")
-        return _filter_node(served, name, prefix, parameter, budget, items)
+        return wrap(_filter_node(served, name, prefix, parameter, budget, items))
     text.spaces()
     if text.peek() == '"':
         value = text.quoted()
@@ -479,40 +541,224 @@ def _tree_item(served: Served, text: _Text, depth: int, parameter: str,
         while not text.at_end() and text.peek() not in (",", ")"):
             text.pos += 1
         value = text.text[start:text.pos]
-    return _filter_node(served, name, prefix + value, parameter, budget)
+    return wrap(_filter_node(served, name, prefix + value, parameter, budget))
 
 
-def parse_filters(args: Sequence[tuple[str, str]], served: Served) -> Node | None:
-    """The filters and logic trees of the query string, ANDed in order."""
+def _across(level: _Level, path: Sequence[str], parameter: str,
+            ) -> tuple[Served, Callable[[Node], Node]]:
+    """The resource a tree item's ``rel.rel2.`` path leads to, and how its condition is
+    wrapped: an ``Exists`` per relation (some related row the caller may see meets it).
+    A name is an embed's label in ``select`` at that level, else a relation's name."""
+    relations: list[str] = []
+    served, shape = level.served, level.shape
+    for name in path:
+        if not level.across:
+            raise not_implemented(f"Conditions across a relation ({parameter}) are not "
+                                  "supported on writes.")
+        found = [embed for embed in (shape.embeds if shape is not None else ())
+                 if embed.label == name]
+        if found:
+            relation, shape = found[0].relation, found[0].shape
+        else:
+            relation, _ = resolve_embed(served, name, ())
+            shape = None
+        relations.append(relation)
+        served = served.relations[relation][1]
+
+    def wrap(node: Node) -> Node:
+        for relation in reversed(relations):
+            node = Exists(relation, node)
+        return node
+
+    return served, wrap
+
+
+def _logic_tree(level: _Level, key: str, kind: str, negated: bool, value: str,
+                budget: _Budget) -> Node:
+    text = _Text(value, "logic tree")
+    node = _tree(level, text, kind, negated, 1, key, budget)
+    if not text.at_end():
+        raise text.fail("the end of the logic tree")
+    return node
+
+
+def _embed_label(shape: Shape | None, name: str) -> bool:
+    return shape is not None and any(embed.label == name for embed in shape.embeds)
+
+
+def parse_filters(args: Sequence[tuple[str, str]], served: Served,
+                  shape: Shape | None = None) -> Node | None:
+    """The filters and logic trees of the query string on ``served``'s own rows, ANDed in
+    order. With the request's ``shape`` (a read), the embedded parameters are left to
+    ``parse_select``, and a tree may reach across a relation; without it (a write), they
+    are refused."""
     budget = _Budget()
+    level = _Level(served, shape, across=shape is not None)
     nodes: list[Node] = []
     for key, value in args:
         if not key or key in RESERVED:
             continue
+        fields = served.vocabulary.fields
         last = key.rsplit(".", 1)[-1]
-        if last in ("and", "or"):
+        if last in ("and", "or") and key not in fields:
             path = key.split(".")
             negated = path[:-1] == ["not"]
             if path[:-1] and not negated:
-                raise not_implemented(f"Logic trees on embedded resources ({key}) are not "
-                                      "supported yet.")
-            text = _Text(value, "logic tree")
-            nodes.append(_tree(served, text, last, negated, 1, key, budget))
-            if not text.at_end():
-                raise text.fail("the end of the logic tree")
+                if shape is None:
+                    raise not_implemented(f"Logic trees on embedded resources ({key}) are "
+                                          "not supported on writes.")
+                continue
+            nodes.append(_logic_tree(level, key, last, negated, value, budget))
             continue
-        if last in RESERVED_LAST:
-            if "." in key:
+        if last in RESERVED_LAST and key not in fields:
+            if "." in key and shape is None:
                 raise not_implemented(f"order, limit and offset on embedded resources ({key}) "
-                                      "are not supported yet.")
+                                      "are not supported on writes.")
             continue
-        if "." in key and key not in served.vocabulary.fields:
-            raise not_implemented(f"Filters on embedded resources ({key}) are not supported "
-                                  "yet.")
+        if key not in fields and ("." in key or _embed_label(shape, key)):
+            if shape is None:
+                raise not_implemented(f"Filters on embedded resources ({key}) are not "
+                                      "supported on writes.")
+            continue
         nodes.append(_filter_node(served, key, value, key, budget))
-    if not nodes:
+    return all_of(nodes)
+
+
+def all_of(nodes: Sequence[Node | None]) -> Node | None:
+    kept = [node for node in nodes if node is not None]
+    if not kept:
         return None
-    return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
+    return kept[0] if len(kept) == 1 else And(tuple(kept))
+
+
+# -- embedded parameters -----------------------------------------------------------------------
+
+
+@dataclass
+class _Draft:
+    """What the embedded parameters give one embed, gathered before the shape is rebuilt."""
+
+    where: list[Node] = field(default_factory=list)
+    sort: tuple[SortKey, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+    inner: bool = False
+    anti: bool = False
+
+
+def _embedded(shape: Shape, served: Served, args: Sequence[tuple[str, str]]) -> Shape:
+    """``shape`` with each embed's parameters: ``rel.col=op.v`` (any depth), ``rel.or=``,
+    ``rel.and=``, ``rel.order=``, ``rel.limit=``, ``rel.offset=``, and ``rel=is.null`` /
+    ``rel=not.is.null`` (at the top or inside an embed: ``rel.sub=is.null``)."""
+    drafts: dict[tuple[int, ...], _Draft] = {}
+    budget = _Budget()
+    for key, value in args:
+        if not key or key in RESERVED or key in served.vocabulary.fields:
+            continue
+        parts = key.split(".")
+        last = parts[-1]
+        if last in RESERVED_LAST:
+            path = parts[:-1]
+            negated = bool(path) and path[-1] == "not" and last in ("and", "or")
+            if negated:
+                path = path[:-1]
+            if not path:
+                continue
+            for place in _find(shape, served, path, key):
+                embed, target = _at(shape, served, place)
+                draft = drafts.setdefault(place, _Draft())
+                if last in ("and", "or"):
+                    draft.where.append(_logic_tree(_Level(target, embed.shape), key, last,
+                                                   negated, value, budget))
+                elif last == "order":
+                    draft.sort = parse_order(value, target)
+                elif last == "limit":
+                    draft.limit = parse_count(value, "limit")
+                else:
+                    draft.offset = parse_count(value, "offset")
+            continue
+        if len(parts) == 1 and not _embed_label(shape, key):
+            continue  # a filter on the resource's own rows (or an unknown column)
+        places = [()] if len(parts) == 1 else _find(shape, served, parts[:-1], key)
+        for place in places:
+            _embedded_filter(shape, served, place, last, key, value, drafts, budget)
+    return _rebuilt(shape, drafts, ())
+
+
+def _embedded_filter(shape: Shape, served: Served, place: tuple[int, ...], name: str,
+                     key: str, value: str, drafts: dict[tuple[int, ...], _Draft],
+                     budget: _Budget) -> None:
+    """``name=value`` at the embed ``place`` (``()``: the top): a column's filter, or
+    ``is.null`` / ``not.is.null`` on one of its embeds."""
+    level_shape, target = (shape, served) if not place else _level_of(shape, served, place)
+    if name in target.vocabulary.fields or not _embed_label(level_shape, name):
+        if not place:
+            return
+        drafts.setdefault(place, _Draft()).where.append(
+            _filter_node(target, name, value, key, budget))
+        return
+    word = value.strip().lower()
+    if word not in ("is.null", "not.is.null"):
+        raise PostgrestError(400, "PGRST120", f"Bad operator on the '{name}' embedded "
+                                              "resource",
+                             "Only is null or not is null filters are allowed on embedded "
+                             "resources")
+    for index, embed in enumerate(level_shape.embeds):
+        if embed.label == name:
+            draft = drafts.setdefault((*place, index), _Draft())
+            if word == "is.null":
+                draft.anti = True
+            else:
+                draft.inner = True
+
+
+def _level_of(shape: Shape, served: Served, place: tuple[int, ...]) -> tuple[Shape, Served]:
+    embed, target = _at(shape, served, place)
+    return embed.shape, target
+
+
+def _at(shape: Shape, served: Served, place: tuple[int, ...]) -> tuple[Embed, Served]:
+    """The embed at ``place`` (indices from the top) and the resource it reads."""
+    embed = shape.embeds[place[0]]
+    target = served.relations[embed.relation][1]
+    for index in place[1:]:
+        embed = embed.shape.embeds[index]
+        target = target.relations[embed.relation][1]
+    return embed, target
+
+
+def _find(shape: Shape, served: Served, path: Sequence[str], key: str,
+          ) -> list[tuple[int, ...]]:
+    """Every embed ``path`` names (labels, one per level); 400 ``PGRST108`` when none."""
+    places: list[tuple[int, ...]] = [()]
+    for depth, name in enumerate(path):
+        found: list[tuple[int, ...]] = []
+        for place in places:
+            level = shape if not place else _level_of(shape, served, place)[0]
+            found += [(*place, index) for index, embed in enumerate(level.embeds)
+                      if embed.label == name]
+        if not found:
+            shown = ".".join(path[:depth + 1])
+            raise PostgrestError(400, "PGRST108", f"'{shown}' is not an embedded resource "
+                                                  "in this request",
+                                 f"the parameter {key!r}",
+                                 f"Verify that '{shown}' is included in the 'select' query "
+                                 "parameter.")
+        places = found
+    return places
+
+
+def _rebuilt(shape: Shape, drafts: dict[tuple[int, ...], _Draft],
+             place: tuple[int, ...]) -> Shape:
+    embeds = []
+    for index, embed in enumerate(shape.embeds):
+        here = (*place, index)
+        draft = drafts.get(here, _Draft())
+        embeds.append(replace(
+            embed, shape=_rebuilt(embed.shape, drafts, here), where=all_of(draft.where),
+            sort=draft.sort, limit=draft.limit, offset=draft.offset,
+            inner=embed.inner or draft.inner, anti=draft.anti))
+    return replace(shape, embeds=tuple(embeds))
 
 
 # -- order and page ----------------------------------------------------------------------------

@@ -1,24 +1,25 @@
 """Running a PostgREST read through tablerest's one list path (``tablerest.listing``).
 
 The statement is planned by ``plan_list`` (compiled once per shape), related rows come from
-``add_includes`` (one statement per embedded relation, whatever the page size), the total
-from ``count_rows``; all under the resource's row policy and ``base_query``.
+``add_includes`` (one statement per embedded relation per level, whatever the page size),
+the total from ``count_rows``; all under each resource's row policy and ``base_query``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..listing import add_includes, count_rows, plan_list
+from ..listing import VisibleRows, add_includes, count_rows, plan_list
+from ..listing import fast_for as fast_for  # the dialect's views read it from here
 from ..query.compile import Scope, collect
-from ..query.model import OPERATORS, And, Condition, Node, Or, Query, SortKey
+from ..query.model import OPERATORS, And, Condition, Exists, Include, Node, Or, Query, SortKey
 from ..reading import FastReader, Reader
 from ..served import Served
 from .errors import PostgrestError
-from .parse import Shape
+from .parse import Embed, Shape, all_of
 
 _RANGE = re.compile(r"(\d{1,18})-(\d{0,18})\Z")
 
@@ -50,21 +51,44 @@ def page_of(limit: int | None, offset: int | None, range_header: str | None) -> 
     return Page(lower, None if upper is None else max(upper - lower + 1, 0))
 
 
-def fast_for(served: Served, query: Query) -> bool:
-    """Whether the read can skip SQLAlchemy (no policy or hook on any resource it reads)."""
-    return served.fast and all(served.relations[name][1].fast for name in query.include)
-
-
 def build_query(where: Node | None, sort: tuple[SortKey, ...], shape: Shape,
                 offset: int) -> Query:
-    include = tuple(dict.fromkeys(embed.relation for embed in shape.embeds))
-    return Query(where=where, sort=sort, offset=offset, fields=shape.fields or None,
-                 include=include)
+    """The one query description of a read: ``!inner`` and anti-joined embeds become
+    ``Exists`` conditions on their parent level (the page and its count, or the level
+    above), every embed with a key an ``Include`` of the tree."""
+    return Query(where=all_of([where, *_joins(shape)]), sort=sort, offset=offset,
+                 fields=shape.fields or None, include=_includes(shape))
+
+
+def _includes(shape: Shape) -> tuple[Include, ...]:
+    return tuple(
+        Include(embed.relation, name=embed.slot, fields=embed.shape.fields,
+                include=_includes(embed.shape), where=_level_where(embed), sort=embed.sort,
+                limit=embed.limit, offset=embed.offset, fetched=not embed.anti)
+        for embed in shape.embeds if embed.key is not None or embed.spread)
+
+
+def _level_where(embed: Embed) -> Node | None:
+    """What an embed's rows meet: its filters and its own embeds' joins."""
+    return all_of([embed.where, *_joins(embed.shape)])
+
+
+def _joins(shape: Shape) -> list[Node | None]:
+    """The conditions the embeds of ``shape`` put on its rows: a related row exists
+    (``!inner``, ``rel=not.is.null``), or none does (``rel=is.null``)."""
+    found: list[Node | None] = []
+    for embed in shape.embeds:
+        if embed.inner:
+            found.append(Exists(embed.relation, _level_where(embed)))
+        if embed.anti:
+            found.append(Exists(embed.relation, _level_where(embed), negated=True))
+    return found
 
 
 def run_list(reader: Reader, served: Served, query: Query, scope: Scope, limit: int | None,
              counting: bool) -> tuple[list[dict[str, Any]], int | None]:
     """The rows (with their includes) and, when ``counting``, how many match in all."""
+    scope = replace(scope, rows=VisibleRows(served, reader.ctx))
     values: dict[str, Any] = {}
     shape = collect(query.where, values)
     plan = plan_list(query, scope, served, shape, values, None, limit)

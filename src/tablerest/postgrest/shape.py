@@ -28,7 +28,7 @@ def project(item: dict[str, Any], shape: Shape) -> dict[str, Any]:
     """``item`` (a row with its includes) as ``shape`` shows it: output keys, in order."""
     out = {key: item[name] for key, name in shape.columns}
     for embed in shape.embeds:
-        value = item.get(embed.relation)
+        value = item.get(embed.slot)
         if embed.spread:
             for key, name in embed.shape.columns:
                 out[key] = None if value is None else value[name]

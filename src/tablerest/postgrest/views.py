@@ -141,8 +141,9 @@ def _profile() -> str | None:
 
 def _read(served: Served, principal: Any, prefs: Preferences) -> Response:
     kind = media_type(request)
-    shape = parse_select(_first("select"), served)
-    where = parse_filters(list(request.args.items(multi=True)), served)
+    args = list(request.args.items(multi=True))
+    shape = parse_select(_first("select"), served, args)
+    where = parse_filters(args, served, shape)
     sort = parse_order(_first("order"), served)
     page = page_of(parse_count(_first("limit"), "limit"), parse_count(_first("offset"),
                                                                       "offset"),

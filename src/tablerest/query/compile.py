@@ -5,13 +5,17 @@ them, so a statement depends only on the query's *shape* and can be compiled onc
 (``statements.py``); ``collect`` gives that shape and the values for each request. Keyset
 pages bind the cursor's values as ``_c0, _c1, ...`` and includes bind the parent keys as
 ``_i0, _i1, ...``, padded to a few sizes: those are parameters too, never part of the SQL.
+
+An ``Exists`` condition (an ``!inner`` embed, an anti-join, a condition across a relation
+in a logic tree) reads the related rows the caller may see: its ``Rows`` gives them, under
+the target's row policy and ``base_query`` hook.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, FromClause, Select, Table
@@ -20,7 +24,20 @@ from sqlalchemy.sql.schema import Column
 from sqlalchemy.types import NullType
 
 from ..schema import RelationInfo
-from .model import And, Condition, Node, Or, Query
+from .model import And, Condition, Exists, Node, Or, Query
+
+
+class Rows(Protocol):
+    """The rows of one resource that a request may see, for ``Exists`` conditions."""
+
+    def related(self, name: str) -> tuple[RelationInfo, Rows]:
+        """The relation called ``name`` and the rows of its target."""
+        ...
+
+    def source(self) -> FromClause:
+        """A fresh FROM of the visible rows: an alias of the table, or a subquery under
+        the row policy and ``base_query`` hook."""
+        ...
 
 
 @dataclass
@@ -37,6 +54,8 @@ class Scope:
     default_order: list[SortColumn] = field(default_factory=list)
     key: Hashable | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    #: What ``Exists`` conditions on the scope's table read (None: none may appear).
+    rows: Rows | None = None
 
 
 class Binder:
@@ -73,6 +92,8 @@ def collect(node: Node | None, values: dict[str, Any]) -> Hashable:
         return ("c", node.field.name, relation, node.op.name, detail)
     if isinstance(node, And | Or):
         return (type(node).__name__, tuple(collect(item, values) for item in node.items))
+    if isinstance(node, Exists):
+        return ("exists", node.relation, node.negated, collect(node.where, values))
     return ("not", collect(node.item, values))
 
 
@@ -114,15 +135,37 @@ def _condition(node: Condition, table: FromClause, binder: Binder) -> ColumnElem
     return sa.exists(inner)
 
 
-def compile_where(node: Node, table: FromClause, binder: Binder) -> ColumnElement[bool]:
-    """``node`` as a WHERE clause whose values are bound parameters (see ``collect``)."""
+def _exists(node: Exists, table: FromClause, binder: Binder,
+            rows: Rows | None) -> ColumnElement[bool]:
+    if rows is None:
+        raise ValueError(f"A condition across the relation {node.relation!r} needs the "
+                         "rows it may read (Scope.rows).")
+    relation, target_rows = rows.related(node.relation)
+    target = target_rows.source()
+    secondary = relation.secondary.alias() if relation.secondary is not None else None
+    inner = sa.select(sa.literal(1)).select_from(target)
+    if secondary is not None:
+        inner = inner.select_from(secondary)
+    inner = inner.where(join_condition(relation, table, target, secondary))
+    if node.where is not None:
+        inner = inner.where(compile_where(node.where, target, binder, target_rows))
+    found = sa.exists(inner)
+    return sa.not_(found) if node.negated else found
+
+
+def compile_where(node: Node, table: FromClause, binder: Binder,
+                  rows: Rows | None = None) -> ColumnElement[bool]:
+    """``node`` as a WHERE clause whose values are bound parameters (see ``collect``);
+    ``rows``: the visible rows of ``table``'s resource, for ``Exists`` conditions."""
     if isinstance(node, Condition):
         return _condition(node, table, binder)
     if isinstance(node, And):
-        return sa.and_(*(compile_where(item, table, binder) for item in node.items))
+        return sa.and_(*(compile_where(item, table, binder, rows) for item in node.items))
     if isinstance(node, Or):
-        return sa.or_(*(compile_where(item, table, binder) for item in node.items))
-    return sa.not_(compile_where(node.item, table, binder))
+        return sa.or_(*(compile_where(item, table, binder, rows) for item in node.items))
+    if isinstance(node, Exists):
+        return _exists(node, table, binder, rows)
+    return sa.not_(compile_where(node.item, table, binder, rows))
 
 
 #: The type of a cursor's values: none, so they are read and bound as the driver gives them,
@@ -225,7 +268,8 @@ def list_statement(
     if scope.where:
         statement = statement.where(*scope.where)
     if query.where is not None:
-        statement = statement.where(compile_where(query.where, scope.table, Binder()))
+        statement = statement.where(compile_where(query.where, scope.table, Binder(),
+                                                  scope.rows))
     if keyset is not None:
         statement = statement.where(keyset_where(sort, keyset))
     statement = statement.order_by(*(key.clause() for key in sort))
@@ -242,7 +286,8 @@ def count_statement(query: Query, scope: Scope) -> Select[Any]:
     if scope.where:
         statement = statement.where(*scope.where)
     if query.where is not None:
-        statement = statement.where(compile_where(query.where, scope.table, Binder()))
+        statement = statement.where(compile_where(query.where, scope.table, Binder(),
+                                                  scope.rows))
     return statement
 
 
@@ -277,11 +322,12 @@ def include_statement(
     relation: RelationInfo, columns: Sequence[Column[Any]],
     where: Sequence[ColumnElement[bool]], order: Sequence[SortColumn], size: int,
     capped: bool, hook: Callable[[Select[Any]], Select[Any]] | None = None,
+    skipped: bool = False,
 ) -> Select[Any]:
     """The rows of ``relation``'s target related to ``size`` parent keys, bound as ``_i0,
     _i1, ...`` (``_i0_0, _i0_1, ...`` for a composite key): ``columns`` then the parent key
-    columns. ``capped``: at most ``_cap`` rows per parent, first in ``order``; the rows of
-    one parent come together, in ``order``."""
+    columns. ``capped``: at most ``_cap`` rows per parent, first in ``order``, after the
+    first ``_skip`` when ``skipped``; the rows of one parent come together, in ``order``."""
     source, links = include_links(relation)
     match: ColumnElement[bool]
     if len(links) == 1:
@@ -304,7 +350,11 @@ def include_statement(
     ranked = inner.add_columns(rank.label("_rank")).subquery("included")
     kept = [ranked.c[f"_f{index}"] for index in range(len(columns))]
     kept += [ranked.c[f"_l{index}"] for index in range(len(links))]
+    kept_rank: list[ColumnElement[bool]] = [
+        ranked.c["_rank"] <= sa.bindparam("_cap", type_=sa.BigInteger())]
+    if skipped:
+        kept_rank.append(ranked.c["_rank"] > sa.bindparam("_skip", type_=sa.BigInteger()))
     return (sa.select(*kept)
-            .where(ranked.c["_rank"] <= sa.bindparam("_cap", type_=sa.Integer()))
+            .where(*kept_rank)
             .order_by(*(ranked.c[f"_l{index}"] for index in range(len(links))),
                       ranked.c["_rank"]))

@@ -161,7 +161,22 @@ class Not:
     item: Node
 
 
-Node = Condition | And | Or | Not
+@dataclass(frozen=True)
+class Exists:
+    """Some row related through ``relation`` (a relation's name on the filtered resource)
+    that the caller may see meets ``where`` (None: any row); ``negated``: no such row.
+
+    Compiled as a correlated ``EXISTS`` under the target's row policy and ``base_query``
+    (see ``compile.Rows``): ``!inner`` embeds, ``rel=is.null`` anti-joins, and conditions
+    in a logic tree that reach across a relation.
+    """
+
+    relation: str
+    where: Node | None = None
+    negated: bool = False
+
+
+Node = Condition | And | Or | Not | Exists
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,38 @@ class SortKey:
     field: FieldInfo
     descending: bool = False
     nulls: NullsOrder | None = None
+
+
+#: How deep includes nest (``messages.author.posts`` is 3).
+MAX_INCLUDE_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class Include:
+    """One relation embedded in each item of a level, and what to embed of it: a tree.
+
+    ``relation`` is the relation's name on the parent's resource; ``name`` the key its rows
+    go under in the parent's item (None: the relation's name); ``fields`` the target's
+    fields to read (None: every visible one); ``include`` the next level, whose parents are
+    every row read at this one. ``where``, ``sort``, ``limit`` and ``offset`` narrow, order
+    and page the related rows of each parent (a to-many list holds at most the target's
+    ``max_limit``). ``fetched`` False: nothing is read (an anti-joined embed), each item
+    gets ``[]`` or ``None``.
+    """
+
+    relation: str
+    name: str | None = None
+    fields: tuple[str, ...] | None = None
+    include: tuple[Include, ...] = ()
+    where: Node | None = None
+    sort: tuple[SortKey, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+    fetched: bool = True
+
+    @property
+    def key(self) -> str:
+        return self.relation if self.name is None else self.name
 
 
 @dataclass(frozen=True)
@@ -190,14 +237,15 @@ class Query:
     offset: int | None = None
     cursor: str | None = None
     fields: tuple[str, ...] | None = None
-    include: tuple[str, ...] = ()
+    include: tuple[Include, ...] = ()
     count: bool = True
     requested_limit: int | None = None
 
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The names a query against one resource may use: visible fields and relations."""
+    """The names a query against one resource may use: visible fields and relations, and
+    (``related``) the names of each relation's target."""
 
     fields: Mapping[str, FieldInfo]
     relations: Mapping[str, tuple[RelationInfo, Mapping[str, FieldInfo]]] = field(
@@ -205,3 +253,5 @@ class Vocabulary:
     )
     default_limit: int = 20
     max_limit: int = 100
+    #: The vocabulary of a relation's target, by the relation's name (nested includes).
+    related: Callable[[str], Vocabulary] | None = None

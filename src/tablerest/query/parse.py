@@ -7,7 +7,7 @@ SQL or ``getattr``.
 The body (SPEC section 2)::
 
     {"where": W, "order_by": ["-email", "name"], "limit": 20, "offset": 0, "cursor": "...",
-     "fields": ["id", "name"], "include": ["author"], "count": true}
+     "fields": ["id", "name"], "include": ["author", "messages.author"], "count": true}
 
 W is an object whose keys are ANDed: a field name (``"name"``, or ``"author.name"`` one
 relation away) whose value is a literal (equality; ``null`` means IS NULL) or an object of
@@ -28,7 +28,20 @@ from typing import Any
 from ..coerce import coerce, parse_bool
 from ..errors import BadRequest, FieldError
 from ..schema import FieldInfo, RelationInfo
-from .model import IS_VALUES, OPERATORS, And, Condition, Node, Not, Or, Query, SortKey, Vocabulary
+from .model import (
+    IS_VALUES,
+    MAX_INCLUDE_DEPTH,
+    OPERATORS,
+    And,
+    Condition,
+    Include,
+    Node,
+    Not,
+    Or,
+    Query,
+    SortKey,
+    Vocabulary,
+)
 
 RESERVED = frozenset({"sort", "limit", "offset", "count", "fields", "include", "cursor"})
 MAX_LIST_VALUES = 1000
@@ -185,19 +198,47 @@ def parse_fields(vocabulary: Vocabulary, names: Sequence[str], parameter: str) -
 
 
 def parse_include(vocabulary: Vocabulary, names: Sequence[str], parameter: str,
-                  ) -> tuple[str, ...]:
-    """Relations to embed, one level deep: ``author``, not ``messages.author``."""
+                  ) -> tuple[Include, ...]:
+    """Relations to embed: ``author``, and dotted paths (``messages.author``) that embed the
+    relations of embedded items, at most ``MAX_INCLUDE_DEPTH`` relations deep. Paths that
+    share a start share its include: ``messages.author,messages.tags`` reads messages once.
+    """
+    tree: dict[str, Any] = {}
     for name in names:
-        if name in vocabulary.relations:
-            continue
-        if "." in name:
-            raise _bad(parameter, f"{name!r} is nested; include embeds relations one level "
-                                  "deep (follow the relation's own URL for the next level)")
-        if name in vocabulary.fields:
-            raise _bad(parameter, f"{name!r} is a field, not a relation")
-        known = ", ".join(sorted(vocabulary.relations)) or "none"
-        raise _bad(parameter, f"there is no relation {name!r} to include (relations: {known})")
-    return tuple(dict.fromkeys(names))
+        path = name.split(".")
+        if len(path) > MAX_INCLUDE_DEPTH:
+            raise _bad(parameter, f"{name!r} is nested {len(path)} relations deep; includes "
+                                  f"nest at most {MAX_INCLUDE_DEPTH} deep")
+        here: Vocabulary | None = vocabulary
+        branch = tree
+        for depth, part in enumerate(path):
+            if here is None:
+                raise _bad(parameter, f"{name!r} cannot be followed past "
+                                      f"{'.'.join(path[:depth])!r}")
+            _check_relation(here, part, name, ".".join(path[:depth]), parameter)
+            branch = branch.setdefault(part, {})
+            here = here.related(part) if here.related is not None and \
+                depth + 1 < len(path) else None
+    return _includes(tree)
+
+
+def _check_relation(vocabulary: Vocabulary, part: str, name: str, parent: str,
+                    parameter: str) -> None:
+    if part in vocabulary.relations:
+        return
+    where = f" of {parent!r}" if parent else ""
+    if not part:
+        raise _bad(parameter, f"{name!r} has an empty relation name")
+    if part in vocabulary.fields:
+        raise _bad(parameter, f"{part!r}{where} is a field, not a relation")
+    known = ", ".join(sorted(vocabulary.relations)) or "none"
+    raise _bad(parameter, f"there is no relation {part!r}{where} to include in {name!r} "
+                          f"(relations: {known})")
+
+
+def _includes(tree: Mapping[str, Any]) -> tuple[Include, ...]:
+    return tuple(Include(name, include=_includes(children))
+                 for name, children in tree.items())
 
 
 def parse_limit(vocabulary: Vocabulary, raw: Any, parameter: str) -> int:

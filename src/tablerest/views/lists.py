@@ -16,10 +16,18 @@ from sqlalchemy import ColumnElement
 from ..database import write_transaction
 from ..errors import BadRequest, FieldError, MethodNotAllowed
 from ..http import json_response
-from ..listing import add_includes, count_rows, plan_list, sort_signature, with_default_sort
+from ..listing import (
+    add_includes,
+    count_rows,
+    plan_list,
+    sort_signature,
+    with_default_sort,
+)
+from ..listing import (
+    fast_for as fast_for,  # the relation lists' too
+)
 from ..query.compile import Scope as SqlScope
 from ..query.compile import collect
-from ..query.model import Query
 from ..query.parse import parse_sort
 from ..reading import FastReader, Reader
 from ..representations import Representation, Stream, negotiate
@@ -31,11 +39,6 @@ from .base import ListRequest, Views
 Scope = Callable[..., ColumnElement[bool]]
 #: Rows a streamed list fetches at a time.
 STREAM_BATCH = 1000
-
-
-def fast_for(served: Served, query: Query) -> bool:
-    """Whether a list of ``served`` with ``query``'s includes can skip SQLAlchemy."""
-    return served.fast and all(served.relations[name][1].fast for name in query.include)
 
 
 class Lists(Views):
