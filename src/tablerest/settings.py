@@ -60,6 +60,11 @@ class Settings:
     statement_timeout_ms: int = 30000
     #: SQLite's ``synchronous`` with WAL: NORMAL survives a process crash, FULL a power loss.
     sqlite_synchronous: str = "NORMAL"
+    #: How lists count their rows unless the request or the resource says otherwise:
+    #: ``exact``, ``estimated`` or ``none`` (see ``tablerest.counting``).
+    count: str = "estimated"
+    #: Up to how many matching rows ``estimated`` still counts exactly (it never reads more).
+    count_exact_up_to: int = 10000
 
 
 def load_environment(config: MutableMapping[str, Any], environ: Mapping[str, str]) -> None:
@@ -170,4 +175,7 @@ def build_settings(config: Mapping[str, Any], environ: Mapping[str, str] | None 
         statement_timeout_ms=_integer(merged, "TABLEREST_STATEMENT_TIMEOUT", 30000, 0),
         sqlite_synchronous=_choice(merged, "TABLEREST_SQLITE_SYNCHRONOUS", "NORMAL",
                                    ("OFF", "NORMAL", "FULL", "EXTRA")),
+        count=_choice(merged, "TABLEREST_COUNT", "estimated",
+                      ("EXACT", "ESTIMATED", "NONE")).lower(),
+        count_exact_up_to=_integer(merged, "TABLEREST_COUNT_EXACT_UP_TO", 10000, 0),
     )

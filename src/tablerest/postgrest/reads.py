@@ -63,8 +63,9 @@ def build_query(where: Node | None, sort: tuple[SortKey, ...], shape: Shape,
 
 
 def run_list(reader: Reader, served: Served, query: Query, scope: Scope, limit: int | None,
-             counting: bool) -> tuple[list[dict[str, Any]], int | None]:
-    """The rows (with their includes) and, when ``counting``, how many match in all."""
+             counting: str | None) -> tuple[list[dict[str, Any]], int | None]:
+    """The rows (with their includes) and, when ``counting`` (``Prefer: count=``: ``exact``,
+    ``planned`` or ``estimated``; see ``tablerest.counting``), how many match in all."""
     values: dict[str, Any] = {}
     shape = collect(query.where, values)
     plan = plan_list(query, scope, served, shape, values, None, limit)
@@ -72,8 +73,13 @@ def run_list(reader: Reader, served: Served, query: Query, scope: Scope, limit: 
     items = [dict(zip(plan.names, row, strict=False)) for row in rows]
     if query.include:
         add_includes(reader, plan, served, rows, items, fast=isinstance(reader, FastReader))
-    total = count_rows(reader, plan, served, shape) if counting else None
-    return items, total
+    if counting is None:
+        return items, None
+    total = count_rows(reader, plan, served, shape, counting)
+    if total is None:
+        return items, None
+    more = limit is None or len(rows) >= limit
+    return items, total.settled(query.offset or 0, len(rows), more).value
 
 
 def keys_condition(served: Served, keys: Sequence[tuple[Any, ...]]) -> Node:
