@@ -330,6 +330,12 @@ def test_postgrest_exact_planned_and_estimated(db_url: str) -> None:
     assert "Preference-Applied" not in uncounted.headers
 
 
+def test_postgrest_planned_without_statistics_is_exact(db_url: str) -> None:
+    with counted_app(db_url, rows=1000, analyze=False, TABLEREST_COUNT_EXACT_UP_TO=100,
+                     ) as (app, _):
+        assert prefer(app.test_client(), "planned") == (206, "0-9/1000", "count=planned")
+
+
 def test_postgrest_planned_on_a_small_table(db_url: str) -> None:
     """An estimate the page contradicts gives way: a short page knows the total."""
     with counted_app(db_url, rows=7) as (app, _):

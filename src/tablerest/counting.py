@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy import Select
+from sqlalchemy import Select, Table
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -64,15 +65,16 @@ class Total:
 class Counting:
     """What one count runs: ``matching`` selects the matching rows (unordered, unlimited),
     ``exact`` counts them; ``key`` prefixes the statements' cache keys (None: build each
-    time); ``table`` names the table whose statistics estimate the list (None: filtered)."""
+    time); ``table`` is the list's table, ``unfiltered`` says that the list is all of it."""
 
     reader: Reader
     matching: Callable[[], Select[Any]]
     exact: Callable[[], Select[Any]]
     params: Mapping[str, Any]
     key: Hashable | None
-    dialect: str
-    table: str | None
+    dialect: Dialect
+    table: Table
+    unfiltered: bool
 
 
 def resolve(asked: str | None, resource_default: str | None, setting: str) -> str:
@@ -87,7 +89,7 @@ def count(source: Counting, strategy: str, up_to: int) -> Total | None:
     if strategy == "exact":
         return Total(_exact(source), "exact")
     if strategy == "planned":
-        estimate = _estimate(source)
+        estimate = _estimate(source, analyzed_only=True)
         if estimate is None:
             return Total(_exact(source), "exact")
         return Total(estimate, "estimated")
@@ -130,13 +132,30 @@ def _capped(source: Counting, up_to: int) -> int:
     return int(_first(source, _key(source, "capped", up_to), statement, source.params))
 
 
-def _estimate(source: Counting) -> int | None:
-    """The database's estimate of the matching rows, or None where it has none."""
-    if source.dialect == "postgresql":
+def _estimate(source: Counting, analyzed_only: bool = False) -> int | None:
+    """The database's estimate of the matching rows, or None where it has none. The planner
+    guesses from a table's size before any ``ANALYZE``; ``analyzed_only`` refuses that."""
+    if source.dialect.name == "postgresql":
+        if analyzed_only and not _pg_analyzed(source):
+            return None
         return _planned(source)
-    if source.dialect == "sqlite" and source.table is not None:
-        return _sqlite_rows(source, source.table)
+    if source.dialect.name == "sqlite" and source.unfiltered:
+        return _sqlite_rows(source, source.table.name)
     return None
+
+
+_PG_CLASS = sa.table("pg_class", sa.column("oid"), sa.column("reltuples"))
+
+
+def _pg_analyzed(source: Counting) -> bool:
+    """Whether PostgreSQL has statistics of the list's table (``ANALYZE`` or ``VACUUM``)."""
+    def statement() -> Select[Any]:
+        return sa.select(_PG_CLASS.c.reltuples).where(
+            _PG_CLASS.c.oid == sa.func.to_regclass(sa.bindparam("_table", type_=sa.Text())))
+
+    name = source.dialect.identifier_preparer.format_table(source.table)
+    tuples = _first(source, ("tablerest.counting", "reltuples"), statement, {"_table": name})
+    return tuples is not None and float(tuples) > 0
 
 
 class Explain(Select[Any]):

@@ -228,8 +228,8 @@ def count_rows(reader: Reader, plan: ListPlan, target: Served, shape: Hashable,
             return sa.select(sa.func.count()).select_from(matching().subquery())
     unfiltered = (plain and plan.query.where is None and not scope.where
                   and scope.source is scope.table)
-    source = Counting(reader, matching, exact, plan.params, key, target.engine.dialect.name,
-                      scope.table.name if unfiltered else None)
+    source = Counting(reader, matching, exact, plan.params, key, target.engine.dialect,
+                      scope.table, unfiltered)
     return counting.count(source, strategy, target.settings.count_exact_up_to)
 
 
