@@ -18,7 +18,7 @@ from factories import add_post, add_tags, add_user, insert, link, serving
 from tablerest.extension import state_of
 from testapp import Document, Tag
 
-ENVELOPE = {"items", "count", "limit", "offset", "cursor", "next"}
+ENVELOPE = {"items", "count", "count_kind", "limit", "offset", "cursor", "next"}
 
 
 def at(day: int, hour: int = 10) -> dt.datetime:

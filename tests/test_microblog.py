@@ -197,8 +197,8 @@ def assert_no_secrets(sent: list[bytes]) -> None:
 
 def envelope(items: list[Any], count: int, limit: int = 20, offset: int | None = None,
              next_url: str | None = None) -> dict[str, Any]:
-    return {"items": items, "count": count, "limit": limit, "offset": offset,
-            "cursor": None, "next": next_url}
+    return {"items": items, "count": count, "count_kind": "exact", "limit": limit,
+            "offset": offset, "cursor": None, "next": next_url}
 
 
 # -- fixtures --------------------------------------------------------------------------

@@ -346,8 +346,8 @@ def test_responses_never_show_hidden_fields(doc: dict[str, Any]) -> None:
 
 def test_the_list_envelope(doc: dict[str, Any]) -> None:
     envelope = doc["components"]["schemas"]["users.list"]
-    assert set(envelope["required"]) == {"items", "count", "limit", "offset", "cursor",
-                                         "next"}
+    assert set(envelope["required"]) == {"items", "count", "count_kind", "limit", "offset",
+                                         "cursor", "next"}
     content = doc["paths"]["/users"]["get"]["responses"]["200"]["content"]
     assert set(content) == {"application/json", "text/csv", "application/x-ndjson"}
 

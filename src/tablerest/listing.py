@@ -24,6 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, FromClause, Select
 from sqlalchemy.sql.schema import Column
 
+from . import counting
+from .counting import Counting, Total, matching_statement
 from .query.compile import (
     Binder,
     Scope,
@@ -319,21 +321,40 @@ def sort_signature(query: Query, scope: Scope, target: Served,
                  for key in sort_columns(query, scope, target.key_columns))
 
 
-def count_rows(reader: Reader, plan: ListPlan, target: Served, shape: Hashable) -> int:
-    """How many rows the list holds, whatever the page (and under ``base_query``)."""
-    if type(target.resource).base_query is Resource.base_query:
-        def counting() -> Built:
-            return count_statement(plan.query, plan.scope), []
+def count_rows(reader: Reader, plan: ListPlan, target: Served, shape: Hashable,
+               strategy: str = "exact") -> Total | None:
+    """How many rows the list holds, whatever the page (and under ``base_query``), counted as
+    ``strategy`` says (see ``tablerest.counting``); None for ``none``."""
+    if strategy == "none":
+        return None
+    scope = plan.scope
+    plain = type(target.resource).base_query is Resource.base_query
+    key: Hashable | None = None
+    if plain:
+        if scope.key is not None:
+            key = (target.name, scope.key, shape, "count")
 
-        key = None if plan.scope.key is None else (target.name, plan.scope.key, shape,
-                                                   "count")
-        total: int = reader.rows(key, counting, plan.params)[0][0]
-        return total
+        def matching() -> Select[Any]:
+            return matching_statement(plan.query, scope)
 
-    def hooked_count() -> Built:
-        inner = target.resource.base_query(plan.count_inner(), reader.need_ctx())
-        inner = inner.limit(None).offset(None).order_by(None)
-        return sa.select(sa.func.count()).select_from(inner.subquery()), []
+        def exact() -> Select[Any]:
+            return count_statement(plan.query, scope)
+    else:
+        def matching() -> Select[Any]:
+            inner = target.resource.base_query(plan.count_inner(), reader.need_ctx())
+            return inner.limit(None).offset(None).order_by(None)
 
-    hooked: int = reader.rows(None, hooked_count, plan.params)[0][0]
-    return hooked
+        def exact() -> Select[Any]:
+            return sa.select(sa.func.count()).select_from(matching().subquery())
+    unfiltered = (plain and plan.query.where is None and not scope.where
+                  and scope.source is scope.table)
+    source = Counting(reader, matching, exact, plan.params, key, target.engine.dialect,
+                      scope.table, unfiltered)
+    return counting.count(source, strategy, target.settings.count_exact_up_to)
+
+
+def count_strategy(query: Query, target: Served) -> str:
+    """The count strategy of a list of ``target``: the request's, else the resource's
+    ``count``, else ``TABLEREST_COUNT``."""
+    return counting.resolve(query.count, target.resource.options.get("count"),
+                            target.settings.count)

@@ -114,6 +114,16 @@ def primary_reader(served: Served, fast: bool, snapshot: bool, method: str,
     return sql_reader(served.engine, method, principal)
 
 
+def request_reader(replicas: Replicas | None, served: Served, fast: bool, snapshot: bool,
+                   method: str, principal: Any) -> AbstractContextManager[Reader]:
+    """The reader of one request's read: prepared statements on a driver cursor when
+    ``fast``, else a SQLAlchemy read transaction; on a replica when there are some."""
+    if replicas is None:
+        return primary_reader(served, fast, snapshot, method, principal)
+    return replicas.reader(served, fast, snapshot, method, principal,
+                           requested_position(request))
+
+
 class Replica:
     """One replica: its engine, its statements, and what the last check found."""
 

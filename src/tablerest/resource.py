@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import ColumnElement, Connection, Select, Table
 
+from .counting import STRATEGIES
 from .errors import ConfigurationError
 from .schema import FieldInfo, RelationInfo, TableInfo, describe_model, describe_table
 
@@ -78,6 +79,7 @@ class Policy:
 _OPTIONS = (
     "model", "table", "name", "hidden", "writable", "read_only", "max_limit", "default_limit",
     "default_sort", "schemas", "policy", "allow_writes", "relations", "table_relations", "bind",
+    "count",
 )
 
 
@@ -110,6 +112,10 @@ class Resource:
     #: The database to serve from: a bind name (``SQLALCHEMY_<NAME>``); default the model's
     #: ``__bind_key__``, else the main database.
     bind: ClassVar[str | None] = None
+    #: How lists count their matching rows unless the request says (``?count=``):
+    #: ``"exact"``, ``"estimated"`` (exact up to ``TABLEREST_COUNT_EXACT_UP_TO`` rows, else the
+    #: database's estimate) or ``"none"``; None: ``TABLEREST_COUNT`` (default ``estimated``).
+    count: ClassVar[str | None] = None
 
     def __init__(self, model: type | None = None, **options: Any) -> None:
         unknown = set(options) - set(_OPTIONS)
@@ -145,6 +151,12 @@ class Resource:
             raise ConfigurationError(
                 f"Resource {self.name_!r}: schemas keys must be create, update, replace or '*', "
                 f"got {', '.join(sorted(bad))}."
+            )
+        count = self._options["count"]
+        if count is not None and count not in STRATEGIES:
+            raise ConfigurationError(
+                f"Resource {self.name_!r}: count must be one of {', '.join(STRATEGIES)}, got "
+                f"{count!r}."
             )
         table = self.info.table  # Flask-SQLAlchemy records __bind_key__ on the metadata
         self.bind_: str | None = (self._options["bind"]

@@ -74,6 +74,11 @@ class Settings:
     #: ``transaction``: PostgreSQL is reached through a transaction pooler (PgBouncer's
     #: ``pool_mode = transaction``): no prepared statements, no session settings.
     database_pooler: str = "none"
+    #: How lists count their rows unless the request or the resource says otherwise:
+    #: ``exact``, ``estimated`` or ``none`` (see ``tablerest.counting``).
+    count: str = "estimated"
+    #: Up to how many matching rows ``estimated`` still counts exactly (it never reads more).
+    count_exact_up_to: int = 10000
 
 
 def load_environment(config: MutableMapping[str, Any], environ: Mapping[str, str]) -> None:
@@ -216,4 +221,7 @@ def build_settings(config: Mapping[str, Any], environ: Mapping[str, str] | None 
         replica_wait=_integer(merged, "TABLEREST_REPLICA_WAIT_MS", 100, 0) / 1000,
         database_pooler=_choice(merged, "TABLEREST_DATABASE_POOLER", "none",
                                 ("NONE", "TRANSACTION")).lower(),
+        count=_choice(merged, "TABLEREST_COUNT", "estimated",
+                      ("EXACT", "ESTIMATED", "NONE")).lower(),
+        count_exact_up_to=_integer(merged, "TABLEREST_COUNT_EXACT_UP_TO", 10000, 0),
     )

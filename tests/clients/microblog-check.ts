@@ -32,6 +32,7 @@ export const token: Schemas["Token"] = {
 export const page: paths["/messages"]["get"]["responses"][200]["content"]["application/json"] = {
   items: [{ id: 1, content: "Hello", author: { ...user } }, { id: 2, author: null }],
   count: 2,
+  count_kind: "exact",
   limit: 20,
   offset: null,
   cursor: null,

@@ -316,12 +316,17 @@ class Components:
         if name not in self.schemas:
             self.schemas[name] = {
                 "type": "object",
-                "required": ["items", "count", "limit", "offset", "cursor", "next"],
+                "required": ["items", "count", "count_kind", "limit", "offset", "cursor",
+                             "next"],
                 "additionalProperties": False,
                 "properties": {
                     "items": {"type": "array", "items": self._ref(self._row_schema(endpoints))},
                     "count": {"type": ["integer", "null"], "minimum": 0,
-                              "description": "How many items match; null with count=false."},
+                              "description": "How many items match; null with count=none."},
+                    "count_kind": {"type": ["string", "null"],
+                                   "enum": ["exact", "estimated", None],
+                                   "description": "Whether `count` is `exact` or "
+                                                  "`estimated`; null with count=none."},
                     "limit": {"type": "integer", "minimum": 1},
                     "offset": {"type": ["integer", "null"], "minimum": 0},
                     "cursor": {"type": ["string", "null"],
@@ -432,7 +437,9 @@ class Components:
                 "fields": {"anyOf": [{"type": "array", "items": self._names_enum(
                     endpoints, "field")}, null]},
                 "include": {"anyOf": [relations, null]},
-                "count": {"type": "boolean"},
+                "count": {"anyOf": [{"type": "boolean"},
+                                    {"type": "string", "enum": ["exact", "estimated", "none"]},
+                                    null]},
             },
         }
         return name

@@ -121,8 +121,13 @@ SHARED: dict[str, dict[str, JsonObject]] = {
                                         "`next` URL, with the same body.",
                          "schema": {"type": "string"}},
         "count": {"name": "count", "in": "query",
-                  "description": "false skips counting the matching items.",
-                  "schema": {"type": "boolean", "default": True}},
+                  "description": "How to count the matching items: `exact`, `estimated` "
+                                 "(exact up to a threshold, else the database's estimate) "
+                                 "or `none`; `true` and `false` mean `exact` and `none`. "
+                                 "Without it, the resource's default. The envelope's "
+                                 "`count_kind` says which kind of number answered.",
+                  "schema": {"type": "string",
+                             "enum": ["exact", "estimated", "none", "true", "false"]}},
     },
 }
 SHARED_SCHEMAS = tuple(SHARED["schemas"])

@@ -86,8 +86,9 @@ def _joins(shape: Shape) -> list[Node | None]:
 
 
 def run_list(reader: Reader, served: Served, query: Query, scope: Scope, limit: int | None,
-             counting: bool) -> tuple[list[dict[str, Any]], int | None]:
-    """The rows (with their includes) and, when ``counting``, how many match in all."""
+             counting: str | None) -> tuple[list[dict[str, Any]], int | None]:
+    """The rows (with their includes) and, when ``counting`` (``Prefer: count=``: ``exact``,
+    ``planned`` or ``estimated``; see ``tablerest.counting``), how many match in all."""
     scope = replace(scope, rows=VisibleRows(served, reader.ctx))
     values: dict[str, Any] = {}
     shape = collect(query.where, values)
@@ -96,8 +97,13 @@ def run_list(reader: Reader, served: Served, query: Query, scope: Scope, limit: 
     items = [dict(zip(plan.names, row, strict=False)) for row in rows]
     if query.include:
         add_includes(reader, plan, served, rows, items, fast=isinstance(reader, FastReader))
-    total = count_rows(reader, plan, served, shape) if counting else None
-    return items, total
+    if counting is None:
+        return items, None
+    total = count_rows(reader, plan, served, shape, counting)
+    if total is None:
+        return items, None
+    more = limit is None or len(rows) >= limit
+    return items, total.settled(query.offset or 0, len(rows), more).value
 
 
 def keys_condition(served: Served, keys: Sequence[tuple[Any, ...]]) -> Node:

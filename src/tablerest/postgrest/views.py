@@ -20,8 +20,8 @@ from ..database import write_transaction
 from ..errors import BadRequest, Unauthorized
 from ..http import read_json
 from ..query.compile import Scope
-from ..reading import SqlReader, fast_reader, sql_reader
-from ..replicas import requested_position
+from ..reading import SqlReader
+from ..replicas import request_reader
 from ..resource import RequestContext
 from ..serialization import dumps
 from ..served import Served
@@ -148,27 +148,19 @@ def _read(served: Served, principal: Any, prefs: Preferences) -> Response:
     page = page_of(parse_count(_first("limit"), "limit"), parse_count(_first("offset"),
                                                                       "offset"),
                    request.headers.get("Range"))
-    counting = prefs.use("count") is not None
+    counting = prefs.use("count")
     query = build_query(where, sort, shape, page.offset)
     # The resource's maximum caps every page, as PostgREST's db-max-rows does.
     limit = served.max_limit if page.limit is None else min(page.limit, served.max_limit)
     fast = fast_for(served, query)
     with ExitStack() as stack:
-        replicas = _state().replicas
-        if replicas is not None:
-            reader = stack.enter_context(replicas.reader(
-                served, fast, counting or bool(query.include), "GET", principal,
-                requested_position(request)))
-        elif fast:
-            reader = stack.enter_context(fast_reader(served.statements,
-                                                     counting or bool(query.include)))
-        else:
-            reader = stack.enter_context(sql_reader(served.engine, "GET", principal))
+        reader = stack.enter_context(request_reader(
+            _state().replicas, served, fast, bool(counting or query.include), "GET", principal))
         scope = Scope(served.table, served.table, served.read_scope(reader.ctx),
                       key=("all",) if fast else None)
         items, total = run_list(reader, served, query, scope, limit, counting)
         if kind == "object" and len(items) > 1 and total is None:
-            _, total = run_list(reader, served, query, scope, 0, True)
+            _, total = run_list(reader, served, query, scope, 0, "exact")
     if total is not None and page.offset > total:
         raise PostgrestError(416, "PGRST103", "Requested range not satisfiable",
                              f"An offset of {page.offset} was requested, but there are only "
@@ -344,7 +336,7 @@ def _read_back(ctx: RequestContext, served: Served, written: list[dict[str, Any]
         query = replace(query, fields=tuple(dict.fromkeys(
             [*query.fields, *(info.name for info in served.key_fields)])))
     scope = Scope(served.table, served.table, served.read_scope(ctx))
-    items, _ = run_list(SqlReader(ctx), served, query, scope, None, False)
+    items, _ = run_list(SqlReader(ctx), served, query, scope, None, None)
     by_key = {key_of(served, item): item for item in items}
     return [by_key[key] for key in keys if key in by_key]
 

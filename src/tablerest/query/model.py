@@ -238,7 +238,9 @@ class Query:
     cursor: str | None = None
     fields: tuple[str, ...] | None = None
     include: tuple[Include, ...] = ()
-    count: bool = True
+    #: How to count the matching rows: ``exact``, ``estimated`` or ``none``; None: the
+    #: resource's default (see ``tablerest.counting``).
+    count: Literal["exact", "estimated", "none"] | None = None
     requested_limit: int | None = None
 
 

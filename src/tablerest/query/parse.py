@@ -7,7 +7,7 @@ SQL or ``getattr``.
 The body (SPEC section 2)::
 
     {"where": W, "order_by": ["-email", "name"], "limit": 20, "offset": 0, "cursor": "...",
-     "fields": ["id", "name"], "include": ["author", "messages.author"], "count": true}
+     "fields": ["id", "name"], "include": ["author", "messages.author"], "count": "exact"}
 
 W is an object whose keys are ANDed: a field name (``"name"``, or ``"author.name"`` one
 relation away) whose value is a literal (equality; ``null`` means IS NULL) or an object of
@@ -23,7 +23,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from ..coerce import coerce, parse_bool
 from ..errors import BadRequest, FieldError
@@ -60,6 +60,7 @@ _PORTABLE_REGEX = re.compile(r"\(\?P|\(\?<[A-Za-z]|\{,|\[:")
 _NESTED_QUANTIFIER = re.compile(r"[*+?}]\)*\)[*+?{]")
 #: The URL parameters a body query takes: the page, so that ``next`` can be a URL.
 BODY_URL_PARAMETERS = frozenset({"cursor", "offset"})
+CountStrategy = Literal["exact", "estimated", "none"]
 
 
 def _bad(parameter: str, message: str) -> BadRequest:
@@ -67,6 +68,23 @@ def _bad(parameter: str, message: str) -> BadRequest:
         f"The query parameter {parameter!r} is invalid: {message}.",
         [FieldError(parameter, message)],
     )
+
+
+_COUNTS: dict[str, CountStrategy] = {"exact": "exact", "estimated": "estimated",
+                                     "none": "none"}
+_COUNT_WORDS = "exact, estimated, none"
+
+
+def parse_count(raw: str | bool) -> CountStrategy:
+    """``exact``, ``estimated`` or ``none``; true and false (the older spelling) are
+    ``exact`` and ``none``."""
+    if isinstance(raw, str) and raw.strip().lower() in _COUNTS:
+        return _COUNTS[raw.strip().lower()]
+    try:
+        return "exact" if parse_bool(raw) else "none"
+    except ValueError:
+        raise ValueError(f"expected one of {_COUNT_WORDS} (or true or false), got "
+                         f"{raw!r}") from None
 
 
 def split_list(values: Sequence[str]) -> list[str]:
@@ -307,9 +325,9 @@ def parse_url(args: Mapping[str, list[str]], vocabulary: Vocabulary) -> Query:
         where = conditions[0]
     elif conditions:
         where = And(tuple(conditions))
-    count = single("count")
+    raw_count = single("count")
     try:
-        want_count = True if count is None else parse_bool(count)
+        want_count = None if raw_count is None else parse_count(raw_count)
     except ValueError as exc:
         raise _bad("count", str(exc)) from None
     fields = args.get("fields")
@@ -506,9 +524,13 @@ def parse_body(body: Any, vocabulary: Vocabulary,
     if cursor is not None and offset is not None:
         raise _body_bad("cursor", "give either a cursor or an offset, not both (a cursor "
                                   "already says where the page starts)")
-    count = body.get("count", True)
-    if not isinstance(count, bool):
-        raise _body_bad("count", f"expected true or false, got {_json_type(count)}")
+    raw_count = body.get("count")
+    if raw_count is not None and not isinstance(raw_count, bool) and not (
+            isinstance(raw_count, str) and raw_count in _COUNTS):
+        shown_count = repr(raw_count) if isinstance(raw_count, str) else _json_type(raw_count)
+        raise _body_bad("count", f"expected one of {_COUNT_WORDS} (or true or false), got "
+                                 f"{shown_count}")
+    count = None if raw_count is None else parse_count(raw_count)
     query = Query(where=where, sort=sort, limit=limit, offset=offset, cursor=cursor,
                   fields=shown or None, include=include, count=count,
                   requested_limit=parse_requested_limit(raw_limit, "limit"))

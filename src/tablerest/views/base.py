@@ -16,8 +16,8 @@ from ..errors import BadRequest, MethodNotAllowed, PayloadTooLarge, Precondition
 from ..http import etag_of, read_json, wants_json
 from ..query.model import Query
 from ..query.parse import parse_body, parse_url
-from ..reading import Reader, fast_reader, sql_reader
-from ..replicas import requested_position
+from ..reading import Reader
+from ..replicas import request_reader
 from ..representations import FORMAT_PARAMETER
 from ..resource import RequestContext
 from ..serialization import dumps
@@ -44,14 +44,8 @@ class Views:
         """A reader for this request: prepared statements on a driver cursor when no hook
         or policy needs the SQLAlchemy connection, else a SQLAlchemy read transaction; on a
         replica when there are some (``replicas.py``)."""
-        principal = self.state.principal(request)
-        replicas = self.state.replicas
-        if replicas is not None:
-            return replicas.reader(self.served, fast, snapshot, request.method, principal,
-                                   requested_position(request))
-        if fast:
-            return fast_reader(self.served.statements, snapshot)
-        return sql_reader(self.served.engine, request.method, principal)
+        return request_reader(self.state.replicas, self.served, fast, snapshot,
+                              request.method, self.state.principal(request))
 
     def list_request(self, target: Served, list_id: str,
                      body_route: bool = False) -> ListRequest:

@@ -19,6 +19,7 @@ from ..http import json_response
 from ..listing import (
     add_includes,
     count_rows,
+    count_strategy,
     plan_list,
     sort_signature,
     with_default_sort,
@@ -56,8 +57,9 @@ class Lists(Views):
         query = asked.query
         fast = fast_for(served, query)
         with ExitStack() as stack:
+            counted = count_strategy(query, served) != "none"
             reader = stack.enter_context(
-                self.reading(fast, snapshot=not shown.streamed and (query.count or
+                self.reading(fast, snapshot=not shown.streamed and (counted or
                                                                     bool(query.include))))
             scope = SqlScope(served.table, served.table, served.read_scope(reader.ctx),
                              key=("all",) if fast else None)
@@ -142,7 +144,9 @@ def list_response(reader: Reader, asked: ListRequest, scope: SqlScope, target: S
     items = [dict(zip(names, row, strict=False)) for row in rows]
     if query.include:
         add_includes(reader, plan, target, rows, items, fast=isinstance(reader, FastReader))
-    count = count_rows(reader, plan, target, shape) if query.count else None
+    total = count_rows(reader, plan, target, shape, count_strategy(query, target))
+    if total is not None and after is None:  # a first or offset page knows where it starts
+        total = total.settled(query.offset or 0, len(rows), more)
     cursor = next_url = None
     if more:
         page: dict[str, Any]
@@ -162,7 +166,8 @@ def list_response(reader: Reader, asked: ListRequest, scope: SqlScope, target: S
         else:
             name, value = next(iter(page.items()))
             next_url = _next_url(request, name, str(value))
-    envelope = {"items": items, "count": count, "limit": query.limit,
+    envelope = {"items": items, "count": None if total is None else total.value,
+                "count_kind": None if total is None else total.kind, "limit": query.limit,
                 "offset": query.offset, "cursor": cursor, "next": next_url}
     body = dumps(envelope)
     if shown.pages is not None:
