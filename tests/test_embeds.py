@@ -383,6 +383,20 @@ def test_each_level_follows_its_targets_policy_and_cap(guarded: Flask) -> None:
     assert pg(client, "tags?select=name&name=eq.t") == [{"name": "t"}]
 
 
+def test_own_filters_across_a_relation_see_only_visible_rows(guarded: Flask) -> None:
+    # ?relation__field= must not tell whether a hidden row exists: a draft (a1), or a post
+    # by a hidden author, matches nothing; the visible ones still do.
+    client = guarded.test_client()
+    assert items(client.get("/users?posts__title=a1")) == []
+    assert [user["name"] for user in items(client.get("/users?posts__title=a2"))] == ["alice"]
+    assert items(client.get("/posts?author__name=carol")) == []
+    assert [post["title"] for post in items(client.get("/posts?author__name=alice&sort=id"))
+            ] == ["a0", "a2", "a3"]
+    body = client.open("/users", method="QUERY", json={"where": {"posts.title": "a1"}})
+    assert body.status_code == 200 and body.json["items"] == []
+    assert client.get("/users?posts__title=a1&count=exact").json["count"] == 0
+
+
 def test_the_policy_path_runs_one_statement_per_relation_per_level(guarded: Flask) -> None:
     engine = state_of(guarded).engine
     counter = SelectCounter(engine)

@@ -175,8 +175,10 @@ def _fast_include(parent: Served, include: Include) -> bool:
 
 
 def _fast_where(served: Served, node: Node | None) -> bool:
-    if node is None or isinstance(node, Condition):
+    if node is None:
         return True
+    if isinstance(node, Condition):
+        return node.relation is None or served.relations[node.relation.name][1].fast
     if isinstance(node, And | Or):
         return all(_fast_where(served, item) for item in node.items)
     if isinstance(node, Not):

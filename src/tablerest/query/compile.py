@@ -14,7 +14,7 @@ the target's row policy and ``base_query`` hook.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -121,18 +121,13 @@ def _clause(node: Condition, column: ColumnElement[Any], binder: Binder) -> Colu
     return node.op.build(column, params if node.op.kind == "list" else params[0])
 
 
-def _condition(node: Condition, table: FromClause, binder: Binder) -> ColumnElement[bool]:
+def _condition(node: Condition, table: FromClause, binder: Binder,
+               rows: Rows | None) -> ColumnElement[bool]:
     if node.relation is None:
         return _clause(node, table.c[node.field.column.name], binder)
-    relation = node.relation
-    target = relation.target.alias()
-    secondary = relation.secondary.alias() if relation.secondary is not None else None
-    clause = _clause(node, target.c[node.field.column.name], binder)
-    inner = sa.select(sa.literal(1)).select_from(target)
-    if secondary is not None:
-        inner = inner.select_from(secondary)
-    inner = inner.where(join_condition(relation, table, target, secondary), clause)
-    return sa.exists(inner)
+    # ``author__name=x``: some author the caller may see is named x (never a hidden one).
+    across = Exists(node.relation.name, replace(node, relation=None))
+    return _exists(across, table, binder, rows)
 
 
 def _exists(node: Exists, table: FromClause, binder: Binder,
@@ -158,7 +153,7 @@ def compile_where(node: Node, table: FromClause, binder: Binder,
     """``node`` as a WHERE clause whose values are bound parameters (see ``collect``);
     ``rows``: the visible rows of ``table``'s resource, for ``Exists`` conditions."""
     if isinstance(node, Condition):
-        return _condition(node, table, binder)
+        return _condition(node, table, binder, rows)
     if isinstance(node, And):
         return sa.and_(*(compile_where(item, table, binder, rows) for item in node.items))
     if isinstance(node, Or):

@@ -17,6 +17,7 @@ from ..database import write_transaction
 from ..errors import BadRequest, FieldError, MethodNotAllowed
 from ..http import json_response
 from ..listing import (
+    VisibleRows,
     add_includes,
     count_rows,
     count_strategy,
@@ -118,6 +119,8 @@ def list_response(reader: Reader, asked: ListRequest, scope: SqlScope, target: S
     """
     list_id = asked.list_id
     query = with_default_sort(asked.query, target)
+    if scope.rows is None:  # conditions across relations read only rows the caller may see
+        scope = replace(scope, rows=VisibleRows(target, reader.ctx))
     if shown.streamed and query.include:
         raise BadRequest("include embeds related items in JSON lists only; request "
                          "application/json, or export the related list separately.",
