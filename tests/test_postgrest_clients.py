@@ -67,6 +67,13 @@ def test_postgrest_py(live: tuple[str, str, str, sa.Engine]) -> None:
         listed = (anon.from_("users").select("name, messages(content)")
                   .in_("name", ["ann", "x,y"]).execute())
         assert [len(row["messages"]) for row in listed.data] == [3]
+        nested = (anon.from_("users").select("name, messages!inner(content, author(name))")
+                  .like("messages.content", "*three").order("id").execute())
+        assert nested.data == [{"name": "ann", "messages": [
+            {"content": "py, three", "author": {"name": "ann"}}]}]
+        silent = (anon.from_("users").select("name, messages()").is_("messages", "null")
+                  .order("id").execute())
+        assert silent.data == [{"name": "bob"}]
         page = (anon.from_("messages").select("id", count=CountMethod.exact)
                 .order("id").range(0, 1).execute())
         assert (len(page.data), page.count) == (2, 3)
@@ -185,6 +192,16 @@ CHINOOK_READS: list[tuple[str, Callable[..., Any], Any]] = [
         sel("Name, Album(Title)")).eq(n("ArtistId"), 1),
      [{"Name": "AC/DC", "Album": [{"Title": "For Those About To Rock We Salute You"},
                                   {"Title": "Let There Be Rock"}]}]),
+    ("artist -> albums -> tracks, the tracks ordered and limited per album",
+     lambda db, n, sel: db.from_(n("Artist")).select(
+        sel("Name, Album(Title, Track(Name))")).eq(n("ArtistId"), 1).order(
+        n("TrackId"), desc=True, foreign_table=f"{n('Album')}.{n('Track')}").limit(
+        2, foreign_table=f"{n('Album')}.{n('Track')}"),
+     [{"Name": "AC/DC", "Album": [
+         {"Title": "For Those About To Rock We Salute You",
+          "Track": [{"Name": "Spellbound"}, {"Name": "Night Of The Long Knives"}]},
+         {"Title": "Let There Be Rock",
+          "Track": [{"Name": "Whole Lotta Rosie"}, {"Name": "Hell Ain't A Bad Place To Be"}]}]}]),
     ("album -> artist", lambda db, n, sel: db.from_(n("Album")).select(
         sel("Title, band:Artist(Name)")).eq(n("AlbumId"), 1),
      [{"Title": "For Those About To Rock We Salute You", "band": {"Name": "AC/DC"}}]),

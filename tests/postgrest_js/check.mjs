@@ -55,6 +55,16 @@ await step('to-many embed and in()', async () => {
   assert.equal(data[0].messages.length, 3)
 })
 
+await step('nested embeds, an embedded filter, !inner and an anti-join', async () => {
+  const { data } = ok(await anon.from('users')
+    .select('name, messages!inner(content, author(name))')
+    .like('messages.content', '*three').order('id'))
+  assert.deepEqual(data, [{ name: 'ann', messages: [{ content: 'js three', author: { name: 'ann' } }] }])
+  const { data: silent } = ok(await anon.from('users').select('name, messages()')
+    .is('messages', null).order('id'))
+  assert.deepEqual(silent, [{ name: 'bob' }])
+})
+
 await step('range with an exact count', async () => {
   const { data, count, status } = ok(await anon.from('messages')
     .select('id', { count: 'exact' }).order('id').range(1, 2))

@@ -46,6 +46,15 @@ const reads = [
     () => from('Artist').select(sel('Name, Album(Title)')).eq(n('ArtistId'), 1),
     [{ Name: 'AC/DC', Album: [{ Title: 'For Those About To Rock We Salute You' },
       { Title: 'Let There Be Rock' }] }]],
+  ['artist -> albums -> tracks (nested, the tracks ordered and limited per album)',
+    () => from('Artist').select(sel('Name, Album(Title, Track(Name))')).eq(n('ArtistId'), 1)
+      .order(n('TrackId'), { ascending: false, referencedTable: `${n('Album')}.${n('Track')}` })
+      .limit(2, { referencedTable: `${n('Album')}.${n('Track')}` }),
+    [{ Name: 'AC/DC', Album: [
+      { Title: 'For Those About To Rock We Salute You',
+        Track: [{ Name: 'Spellbound' }, { Name: 'Night Of The Long Knives' }] },
+      { Title: 'Let There Be Rock',
+        Track: [{ Name: 'Whole Lotta Rosie' }, { Name: "Hell Ain't A Bad Place To Be" }] }] }]],
   ['album -> artist (to-one embed, aliased)',
     () => from('Album').select(sel('Title, band:Artist(Name)')).eq(n('AlbumId'), 1),
     [{ Title: 'For Those About To Rock We Salute You', band: { Name: 'AC/DC' } }]],
