@@ -1,4 +1,4 @@
-"""Serve one app with gunicorn (one worker, pinned to a core) for the length of a benchmark."""
+"""Serve one app with gunicorn (sync workers, pinned to a core or not) for a benchmark."""
 
 from __future__ import annotations
 
@@ -82,13 +82,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def serve(
-    spec: AppSpec, env: Mapping[str, str], cpu: int | None, log: IO[bytes], timeout: float = 30
+    spec: AppSpec, env: Mapping[str, str], cpu: int | None, log: IO[bytes], timeout: float = 30,
+    workers: int = 1,
 ) -> Iterator[str]:
-    """Run ``spec`` under gunicorn on a free local port; yield its base URL; stop it after."""
+    """Run ``spec`` under gunicorn (``workers`` sync workers) on a free local port; yield its
+    base URL; stop it after."""
     port = free_port()
     command = pinned(
         [
-            sys.executable, "-m", "gunicorn", "--chdir", str(spec.chdir), "-w", "1",
+            sys.executable, "-m", "gunicorn", "--chdir", str(spec.chdir), "-w", str(workers),
             "-b", f"127.0.0.1:{port}", "--no-control-socket", spec.target,
         ],
         cpu,
