@@ -18,8 +18,11 @@ Results = Mapping[str, Mapping[str, Sequence[WrkResult]]]
 
 _HEADINGS = (
     "engine", "w", "endpoint", "raw req/s", "flask req/s", "tablerest req/s", "÷ raw",
-    "÷ flask", "raw p99", "flask p99", "tablerest p99", "p99 ÷ raw",
+    "÷ flask", "raw p99", "flask p99", "tablerest p99", "p99 ÷ raw", "raw CPU/req",
+    "tablerest CPU/req", "CPU ratio",
 )
+#: app -> endpoint label -> the workers' CPU seconds per request, one per pass
+CpuResults = Mapping[str, Mapping[str, Sequence[float]]]
 
 
 @dataclass(frozen=True, order=True)
@@ -74,18 +77,32 @@ def _p99_share(value: float | None) -> str:
     return f"{value:.2f} {'✓' if value <= P99_TARGET else '✗'}"
 
 
-def table(labels: Sequence[str], groups: Mapping[Cell, Results]) -> str:
+def _cpu(values: Sequence[float]) -> str:
+    return "-" if not values else f"{statistics.median(values) * 1e6:,.0f} µs"
+
+
+def cpu_ratio(floor: Sequence[float], tablerest: Sequence[float]) -> float | None:
+    """The median over the passes of the floor's CPU per request over tablerest's."""
+    shares = [theirs / ours for theirs, ours in zip(floor, tablerest, strict=False) if ours > 0]
+    return statistics.median(shares) if shares else None
+
+
+def table(labels: Sequence[str], groups: Mapping[Cell, Results],
+          cpu: Mapping[Cell, CpuResults] | None = None) -> str:
     """The result table as aligned text: one row per engine, worker count and endpoint."""
     rows = []
     for cell in sorted(groups):
         results = groups[cell]
+        used = (cpu or {}).get(cell, {})
         for label in labels:
             raw, flask, ours = (results.get(app, {}).get(label, ())
                                 for app in ("raw", "flask", "tablerest"))
+            raw_cpu, our_cpu = (used.get(app, {}).get(label, ()) for app in ("raw", "tablerest"))
             rows.append((
                 cell.engine, str(cell.workers), label, _rate(raw), _rate(flask), _rate(ours),
                 _share(ratio(raw, ours), target_for(label)), _share(ratio(flask, ours), None),
                 _p99(raw), _p99(flask), _p99(ours), _p99_share(p99_ratio(raw, ours)),
+                _cpu(raw_cpu), _cpu(our_cpu), _share(cpu_ratio(raw_cpu, our_cpu), None),
             ))
     return aligned(_HEADINGS, rows, left=3)
 

@@ -35,7 +35,7 @@ from .compare import differences
 from .data import PASSWORD, BenchUser, Sizes, cached_database, fresh_copy, typical_user
 from .floor_sql import floor_token
 from .report import Cell, failure_notes, table
-from .server import AppSpec, log_tail, serve
+from .server import AppSpec, log_tail, serve_process, worker_cpu_seconds
 from .wrk import INSTALL_HINT, WrkOptions, WrkResult, executable, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +56,7 @@ class AppRun:
     """What one app measured in one group: results per endpoint, one per pass."""
 
     results: dict[str, list[WrkResult]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # workers' CPU s per request
     answers: dict[str, Answer] = field(default_factory=dict)
     error: str | None = None
 
@@ -206,6 +207,7 @@ class _Served:
     token: str
     log: IO[bytes]
     directory: Path
+    pid: int
 
 
 def _database_url(engine: str, app: str, plan: Plan, directory: Path, server: Any,
@@ -237,15 +239,15 @@ def _serve_all(engine: str, workers: int, plan: Plan, server: Any,
                     "TABLEREST_SQLITE_SYNCHRONOUS": plan.sqlite_synchronous,
                 }
                 cpu = plan.server_cpu if workers == 1 else None
-                base_url = stack.enter_context(
-                    serve(_spec(app, plan), env, cpu, log, workers=workers))
+                base_url, process = stack.enter_context(
+                    serve_process(_spec(app, plan), env, cpu, log, workers=workers))
                 token = _token(app, plan, base_url)
                 for endpoint in plan.endpoints:
                     outcome.answers[endpoint.label] = check(base_url, endpoint, token)
             except BenchmarkError as error:
                 outcome.error = f"{error}\ngunicorn's log ends with:\n{log_tail(log)}"
                 continue
-            served.append(_Served(app, base_url, token, log, directory))
+            served.append(_Served(app, base_url, token, log, directory, process.pid))
         yield served
 
 
@@ -264,18 +266,23 @@ def measure_group(engine: str, workers: int, plan: Plan, server: Any) -> dict[st
                         if number == 0:
                             run(entry.base_url, endpoint, entry.token, plan.warmup, plan.wrk,
                                 entry.directory)
+                        before = worker_cpu_seconds(entry.pid)
                         result = run(entry.base_url, endpoint, entry.token, plan.duration,
                                      plan.wrk, entry.directory)
+                        used = worker_cpu_seconds(entry.pid) - before
                     except BenchmarkError as error:
                         runs[entry.app].error = (
                             f"{error}\ngunicorn's log ends with:\n{log_tail(entry.log)}")
                         failed.add(entry.app)
                         continue
                     runs[entry.app].results.setdefault(endpoint.label, []).append(result)
+                    per_request = used / max(result.requests, 1)
+                    runs[entry.app].cpu.setdefault(endpoint.label, []).append(per_request)
                     _progress(
                         f"  {engine:<10} {workers}w pass {number + 1}  {entry.app:<9}"
                         f" {endpoint.label:<27} {result.requests_per_second:>8,.0f} req/s"
-                        f"  p99 {result.p99_seconds * 1000:7.2f} ms")
+                        f"  p99 {result.p99_seconds * 1000:7.2f} ms"
+                        f"  {per_request * 1e6:6.0f} µs CPU/request")
     return runs
 
 
@@ -372,7 +379,12 @@ def _print_report(plan: Plan, results: dict[Cell, dict[str, AppRun]],
     labels = [endpoint.label for endpoint in plan.endpoints]
     grouped = {cell: {app: run.results for app, run in group.items()}
                for cell, group in results.items() if cell.workers}
-    print(table(labels, grouped))  # noqa: T201
+    cpu = {cell: {app: run.cpu for app, run in group.items()}
+           for cell, group in results.items() if cell.workers}
+    print(table(labels, grouped, cpu))  # noqa: T201
+    print(  # noqa: T201
+        "CPU/req: the gunicorn workers' user + system CPU per answered request (/proc), which"
+        " other load on the machine barely moves; CPU ratio: the raw floor's over tablerest's.")
     notes = []
     for cell, group in results.items():
         where = f"{cell.engine}, {cell.workers}w"
