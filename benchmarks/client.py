@@ -8,10 +8,8 @@ from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import orjson
-from itsdangerous import URLSafeTimedSerializer
 
 from . import BenchmarkError
-from .floor_app import TOKEN_SALT
 
 MESSAGE_BODY = b'{"content": "A benchmark message: hello from wrk."}'
 
@@ -26,6 +24,7 @@ class Endpoint:
     expected_status: int
     body: bytes | None = None
     needs_token: bool = False
+    key: str = ""  # what --endpoints calls it
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,13 @@ class Answer:
 def endpoints(user_id: int) -> list[Endpoint]:
     """The four measured requests, on the benchmark user ``user_id``."""
     return [
-        Endpoint("GET /users/<id>", "GET", f"/users/{user_id}", 200),
-        Endpoint("GET /users?limit=50", "GET", "/users?limit=50", 200),
-        Endpoint("GET /users/<id>/followers", "GET", f"/users/{user_id}/followers", 200),
+        Endpoint("GET /users/<id>", "GET", f"/users/{user_id}", 200, key="item"),
+        Endpoint("GET /users?limit=50", "GET", "/users?limit=50", 200, key="list"),
+        Endpoint("GET /users/<id>/followers", "GET", f"/users/{user_id}/followers", 200,
+                 key="followers"),
         Endpoint(
             "POST /users/<id>/messages", "POST", f"/users/{user_id}/messages", 201,
-            body=MESSAGE_BODY, needs_token=True,
+            body=MESSAGE_BODY, needs_token=True, key="post",
         ),
     ]
 
@@ -63,12 +63,6 @@ def send(
             return Answer(response.status, dict(response.headers.items()), response.read())
     except HTTPError as error:
         return Answer(error.code, dict(error.headers.items()), error.read())
-
-
-def floor_token(secret_key: str, user_id: int) -> str:
-    """A bearer token as tablerest signs them, made directly with the shared secret."""
-    token: str = URLSafeTimedSerializer(secret_key, salt=TOKEN_SALT).dumps({"sub": user_id})
-    return token
 
 
 def tablerest_token(base_url: str, name: str, password: str) -> str:

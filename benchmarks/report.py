@@ -1,60 +1,121 @@
-"""The result table: req/s and p99 of each app, and tablerest's ratio to the floor."""
+"""The result table: req/s and p99 of each app, and tablerest's ratios to the floors, per
+engine, worker count and endpoint."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from .wrk import WrkResult
 
-TARGET = 0.6  # tablerest must reach at least this fraction of the floor's req/s
+READ_TARGET = 0.6  # tablerest's reads reach at least this fraction of the raw floor's req/s
+WRITE_TARGET = 0.7  # and its writes this fraction
+P99_TARGET = 2.0  # its p99 is at most this multiple of the raw floor's
+
+#: app -> endpoint label -> one result per pass
+Results = Mapping[str, Mapping[str, Sequence[WrkResult]]]
 
 _HEADINGS = (
-    "endpoint", "floor req/s", "floor p99", "tablerest req/s", "tablerest p99", "ratio",
+    "engine", "w", "endpoint", "raw req/s", "flask req/s", "tablerest req/s", "÷ raw",
+    "÷ flask", "raw p99", "flask p99", "tablerest p99", "p99 ÷ raw", "raw CPU/req",
+    "tablerest CPU/req", "CPU ratio",
 )
+#: app -> endpoint label -> the workers' CPU seconds per request, one per pass
+CpuResults = Mapping[str, Mapping[str, Sequence[float]]]
 
 
-def ratio(floor: WrkResult | None, tablerest: WrkResult | None) -> float | None:
-    if floor is None or tablerest is None or floor.requests_per_second <= 0:
-        return None
-    return tablerest.requests_per_second / floor.requests_per_second
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One group of runs: an engine and a gunicorn worker count (0: the group failed)."""
+
+    engine: str
+    workers: int
 
 
-def _rate(result: WrkResult | None) -> str:
-    return "-" if result is None else f"{result.requests_per_second:,.0f}"
+def target_for(label: str) -> float:
+    return WRITE_TARGET if label.startswith(("POST", "PATCH", "PUT", "DELETE")) else READ_TARGET
 
 
-def _p99(result: WrkResult | None) -> str:
-    return "-" if result is None else f"{result.p99_seconds * 1000:.2f} ms"
+def ratio(floor: Sequence[WrkResult], tablerest: Sequence[WrkResult]) -> float | None:
+    """The median over the passes of tablerest's req/s over the floor's in the same pass."""
+    shares = [ours.requests_per_second / theirs.requests_per_second
+              for theirs, ours in zip(floor, tablerest, strict=False)
+              if theirs.requests_per_second > 0]
+    return statistics.median(shares) if shares else None
 
 
-def _ratio(value: float | None) -> str:
+def p99_ratio(floor: Sequence[WrkResult], tablerest: Sequence[WrkResult]) -> float | None:
+    shares = [ours.p99_seconds / theirs.p99_seconds
+              for theirs, ours in zip(floor, tablerest, strict=False) if theirs.p99_seconds > 0]
+    return statistics.median(shares) if shares else None
+
+
+def _rate(results: Sequence[WrkResult]) -> str:
+    if not results:
+        return "-"
+    return f"{statistics.median(r.requests_per_second for r in results):,.0f}"
+
+
+def _p99(results: Sequence[WrkResult]) -> str:
+    if not results:
+        return "-"
+    return f"{statistics.median(r.p99_seconds for r in results) * 1000:.2f} ms"
+
+
+def _share(value: float | None, target: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.2f} {'✓' if value >= TARGET else '✗'}"
+    if target is None:
+        return f"{value:.2f}"
+    return f"{value:.2f} {'✓' if value >= target else '✗'}"
 
 
-def table(
-    labels: Sequence[str],
-    floor: Mapping[str, WrkResult],
-    tablerest: Mapping[str, WrkResult],
-) -> str:
-    """The result table as aligned text, one row per endpoint label."""
-    rows = [_HEADINGS]
-    for label in labels:
-        ours, theirs = floor.get(label), tablerest.get(label)
-        share = _ratio(ratio(ours, theirs))
-        rows.append((label, _rate(ours), _p99(ours), _rate(theirs), _p99(theirs), share))
-    return aligned(rows[0], rows[1:])
+def _p99_share(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f} {'✓' if value <= P99_TARGET else '✗'}"
 
 
-def aligned(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A text table: the first column left-aligned, the others right-aligned, a rule under
-    the head."""
+def _cpu(values: Sequence[float]) -> str:
+    return "-" if not values else f"{statistics.median(values) * 1e6:,.0f} µs"
+
+
+def cpu_ratio(floor: Sequence[float], tablerest: Sequence[float]) -> float | None:
+    """The median over the passes of the floor's CPU per request over tablerest's."""
+    shares = [theirs / ours for theirs, ours in zip(floor, tablerest, strict=False) if ours > 0]
+    return statistics.median(shares) if shares else None
+
+
+def table(labels: Sequence[str], groups: Mapping[Cell, Results],
+          cpu: Mapping[Cell, CpuResults] | None = None) -> str:
+    """The result table as aligned text: one row per engine, worker count and endpoint."""
+    rows = []
+    for cell in sorted(groups):
+        results = groups[cell]
+        used = (cpu or {}).get(cell, {})
+        for label in labels:
+            raw, flask, ours = (results.get(app, {}).get(label, ())
+                                for app in ("raw", "flask", "tablerest"))
+            raw_cpu, our_cpu = (used.get(app, {}).get(label, ()) for app in ("raw", "tablerest"))
+            rows.append((
+                cell.engine, str(cell.workers), label, _rate(raw), _rate(flask), _rate(ours),
+                _share(ratio(raw, ours), target_for(label)), _share(ratio(flask, ours), None),
+                _p99(raw), _p99(flask), _p99(ours), _p99_share(p99_ratio(raw, ours)),
+                _cpu(raw_cpu), _cpu(our_cpu), _share(cpu_ratio(raw_cpu, our_cpu), None),
+            ))
+    return aligned(_HEADINGS, rows, left=3)
+
+
+def aligned(head: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """A text table: the first ``left`` columns left-aligned, the others right-aligned, a rule
+    under the head."""
     widths = [max(len(row[column]) for row in [head, *rows]) for column in range(len(head))]
 
     def line(row: Sequence[str]) -> str:
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        cells = [cell.ljust(width) for cell, width in zip(row[:left], widths[:left], strict=True)]
+        cells += [cell.rjust(width)
+                  for cell, width in zip(row[left:], widths[left:], strict=True)]
         return " | ".join(cells)
 
     rule = "-+-".join("-" * width for width in widths)

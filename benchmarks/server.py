@@ -1,4 +1,4 @@
-"""Serve one app with gunicorn (one worker, pinned to a core) for the length of a benchmark."""
+"""Serve one app with gunicorn (sync workers, pinned to a core or not) for a benchmark."""
 
 from __future__ import annotations
 
@@ -80,15 +80,45 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def worker_cpu_seconds(master: int) -> float:
+    """The user + system CPU seconds the child processes of ``master`` (gunicorn's workers)
+    have used so far: the server's own cost, whatever else runs on the machine."""
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue  # gone in between
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        if int(fields[1]) == master:  # ppid; utime and stime follow
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def serve(
-    spec: AppSpec, env: Mapping[str, str], cpu: int | None, log: IO[bytes], timeout: float = 30
+    spec: AppSpec, env: Mapping[str, str], cpu: int | None, log: IO[bytes], timeout: float = 30,
+    workers: int = 1,
 ) -> Iterator[str]:
-    """Run ``spec`` under gunicorn on a free local port; yield its base URL; stop it after."""
+    """Run ``spec`` under gunicorn (``workers`` sync workers) on a free local port; yield its
+    base URL; stop it after."""
+    with serve_process(spec, env, cpu, log, timeout, workers) as (base_url, _process):
+        yield base_url
+
+
+@contextmanager
+def serve_process(
+    spec: AppSpec, env: Mapping[str, str], cpu: int | None, log: IO[bytes], timeout: float = 30,
+    workers: int = 1,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``serve``, yielding the base URL and the gunicorn master's process."""
     port = free_port()
     command = pinned(
         [
-            sys.executable, "-m", "gunicorn", "--chdir", str(spec.chdir), "-w", "1",
+            sys.executable, "-m", "gunicorn", "--chdir", str(spec.chdir), "-w", str(workers),
             "-b", f"127.0.0.1:{port}", "--no-control-socket", spec.target,
         ],
         cpu,
@@ -99,7 +129,7 @@ def serve(
     try:
         base_url = f"http://127.0.0.1:{port}"
         _wait_until_answering(process, base_url, log, timeout)
-        yield base_url
+        yield base_url, process
         if process.poll() is not None:
             raise BenchmarkError(
                 f"gunicorn exited with status {process.returncode} during the run;"

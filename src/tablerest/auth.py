@@ -14,6 +14,7 @@ function has no stamp: its tokens live until they expire.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 import sqlalchemy as sa
 from flask import Request, Response, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
 from sqlalchemy.exc import DBAPIError
 
 from .errors import ConfigurationError, FieldError, Unauthorized, ValidationFailed
@@ -40,6 +42,8 @@ _KNOWN = "tablerest.bearer"  # the WSGI environ key of a request's checked token
 STAMP_SALT = "tablerest.auth.stamp"
 #: Characters of the stamp a token carries (base64, 6 bits each: 96 bits).
 STAMP_LENGTH = 16
+#: Tokens whose signature a process remembers having checked (then only their age is).
+VERIFIED_TOKENS = 4096
 
 #: ``login(credentials, connection)`` -> the user's id, or None when they do not match.
 Login = Callable[[Mapping[str, Any], "Connection"], Any]
@@ -75,6 +79,11 @@ class TokenSigner:
         # Without a secret the app still loads, for the console commands that sign nothing
         # (`routes`, `db upgrade`); `tablerest serve` refuses it, and so do issue and verify.
         self._signing = URLSafeTimedSerializer(secret_key, salt=SALT) if secret_key else None
+        # A signature checked once is good for as long as the secret: a token seen again
+        # (every request of a client carries the same one) has only its age checked. Each
+        # entry: the claims and when the token was signed (whole seconds, as itsdangerous).
+        self._verified: dict[str, tuple[dict[str, Any], int]] = {}
+        self._stamp: tuple[Any, bytes] | None = None  # the stamp's signer and derived key
 
     @property
     def _serializer(self) -> URLSafeTimedSerializer:
@@ -97,22 +106,36 @@ class TokenSigner:
 
     def claims(self, token: str) -> dict[str, Any]:
         """What a valid, unexpired token says: ``sub`` and, when stamped, ``stp``."""
+        known = self._verified.get(token)
+        if known is not None:
+            age = int(time.time()) - known[1]
+            if 0 <= age <= self.ttl:  # itsdangerous's own test of the age
+                return dict(known[0])
+            # expired (or signed in the future): the full check below says so
         try:
-            payload = self._serializer.loads(token, max_age=self.ttl)
+            payload, signed = self._serializer.loads(token, max_age=self.ttl,
+                                                     return_timestamp=True)
         except SignatureExpired:
             raise Unauthorized("The token has expired; ask /auth/token for a new one.") from None
         except BadSignature:
             raise Unauthorized("The token is not valid.") from None
         if not isinstance(payload, dict) or "sub" not in payload:
             raise Unauthorized("The token is not valid.")
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.clear()
+        self._verified[token] = (dict(payload), int(signed.timestamp()))
         return payload
 
     def stamp(self, value: str | None) -> str:
         """A short digest of ``value`` keyed by the secret: it tells whether the value
         changed, and without the secret nothing can be learnt or checked from it."""
-        signer = self._serializer.make_signer(STAMP_SALT)
-        digest = signer.get_signature((value or "").encode()).decode()
-        return digest[:STAMP_LENGTH]
+        if self._stamp is None:  # made and derived once, not per request
+            made = self._serializer.make_signer(STAMP_SALT)
+            self._stamp = (made, made.derive_key())
+        signer, key = self._stamp
+        # Signer.get_signature, with the key derived once.
+        digest = base64_encode(signer.algorithm.get_signature(key, (value or "").encode()))
+        return digest.decode()[:STAMP_LENGTH]
 
 
 # -- who is calling ----------------------------------------------------------------------
@@ -147,7 +170,7 @@ def check_token_first(state: State) -> Callable[[], None]:
     so routes that ignore tokens (``POST /auth/token``) still answer."""
 
     def check() -> None:
-        if "Authorization" in request.headers and state.authenticator is bearer_principal:
+        if "HTTP_AUTHORIZATION" in request.environ and state.authenticator is bearer_principal:
             # A 401 is kept with the request and raised when a view asks who is calling.
             with suppress(Unauthorized):
                 bearer_principal(request, state)

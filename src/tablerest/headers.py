@@ -44,17 +44,18 @@ def security_headers(response: Response) -> Response:
     """The ``after_request`` hook: see the module docstring."""
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
-    if request.endpoint not in FILES:
+    endpoint = request.endpoint
+    if endpoint not in FILES:
         vary = headers.get("Vary")
         if vary is None:  # the common case, without parsing a header set
             headers["Vary"] = "Accept"
         else:
             response.vary.add("Accept")
-    if request.endpoint in DOCS_PAGES:
+    if endpoint in DOCS_PAGES:
         response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
     elif response.mimetype == "text/html":
         _page_headers(response)
-    if "Authorization" in request.headers:
+    if "HTTP_AUTHORIZATION" in request.environ:  # the Authorization header, unparsed
         _private(response)
     return response
 
@@ -74,6 +75,9 @@ def _page_headers(response: Response) -> None:
 
 def _private(response: Response) -> None:
     """Keep the response out of shared caches; ``no-store`` and ``private`` already do."""
+    if "Cache-Control" not in response.headers:  # the common case: no header to parse
+        response.headers["Cache-Control"] = "private"
+        return
     cache = response.cache_control
     if cache.no_store or cache.private:
         return

@@ -108,9 +108,13 @@ class FastReader:
         cache = self.cache
         prepared = cache.prepare_once(build) if key is None else cache.get(key, build)
         server_side = cache.dialect.name == "postgresql"
-        # psycopg reads a whole result on execute unless the cursor is a named (server) one.
-        cursor = (self.cursor.connection.cursor(name=f"tablerest_stream_{next(_STREAMS)}")
-                  if server_side else self.cursor)
+        cursor = self.cursor
+        if server_side:
+            driver = cursor.connection
+            if driver.autocommit:  # a server-side cursor lives in a transaction
+                driver.autocommit = False
+            # psycopg reads a whole result on execute unless the cursor is a named one.
+            cursor = driver.cursor(name=f"tablerest_stream_{next(_STREAMS)}")
         try:
             cursor.execute(prepared.sql, prepared.parameters(params))
         except cache.driver_error as exc:
@@ -160,10 +164,25 @@ class SqlReader:
         return self._ctx
 
 
-@contextmanager
-def fast_reader(cache: StatementCache, snapshot: bool) -> Iterator[Reader]:
-    with cache.cursor(snapshot) as cursor:
-        yield FastReader(cache, cursor)
+class FastReading:
+    """``with fast_reader(cache, snapshot) as reader``: a ``FastReader`` on a driver cursor
+    of its own (``StatementCache.cursor``), given back when the block ends."""
+
+    __slots__ = ("_cache", "_cursor")
+
+    def __init__(self, cache: StatementCache, snapshot: bool) -> None:
+        self._cache = cache
+        self._cursor = cache.cursor(snapshot)
+
+    def __enter__(self) -> Reader:
+        return FastReader(self._cache, self._cursor.__enter__())
+
+    def __exit__(self, *exc: object) -> None:
+        self._cursor.__exit__(*exc)
+
+
+def fast_reader(cache: StatementCache, snapshot: bool) -> FastReading:
+    return FastReading(cache, snapshot)
 
 
 @contextmanager

@@ -69,6 +69,10 @@ class Served:
             info.column for info in resource.visible.values()]
         self.key_fields = [self.info.fields[name] for name in self.info.primary_key]
         self.key_columns = [info.column for info in self.key_fields]
+        #: The range of a single integer key, for the quick reading of canonical keys.
+        self._int_key: tuple[int, int] | None = None
+        if len(self.key_fields) == 1 and self.key_fields[0].python_type is int:
+            self._int_key = self.key_fields[0].int_range or (-(2 ** 63), 2 ** 63 - 1)
         self.relations: dict[str, tuple[RelationInfo, Served]] = {}
         self._relation_sources: dict[str, RelationSource] = {}
         self.child_validators: dict[str, tuple[dict[str, FieldInfo], BodyValidator]] = {}
@@ -116,6 +120,14 @@ class Served:
         return NotFound(f"No {self.name} item has the key {raw!r}.")
 
     def parse_key(self, raw: str) -> tuple[Any, ...]:
+        int_key = self._int_key
+        if int_key is not None and raw.isascii() and raw.isdigit() and len(raw) < 20 \
+                and (raw[0] != "0" or raw == "0"):
+            # The canonical form of a non-negative integer, as coerce_key reads it.
+            number = int(raw)
+            if int_key[0] <= number <= int_key[1]:
+                return (number,)
+            raise self.not_found(raw)
         parts = raw.split(",") if len(self.key_fields) > 1 else [raw]
         if len(parts) != len(self.key_fields):
             raise NotFound(f"No {self.name} item has the key {raw!r}: expected "

@@ -10,8 +10,7 @@ result processors of its column types are applied here, exactly as SQLAlchemy wo
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -74,14 +73,14 @@ class Prepared:
 def convert_rows(rows: Sequence[Any], processors: Sequence[tuple[int, Any]],
                  ) -> list[tuple[Any, ...]]:
     """Driver rows with each non-null value at ``index`` passed through its processor."""
-    converted = []
-    for row in rows:
-        items = list(row)
-        for index, process in processors:
-            if items[index] is not None:
-                items[index] = process(items[index])
-        converted.append(tuple(items))
-    return converted
+    if not rows:
+        return []
+    # Column by column: a list comprehension per converted column, the rest untouched.
+    columns = list(zip(*rows, strict=True))
+    for index, process in processors:
+        columns[index] = tuple([None if value is None else process(value)
+                                for value in columns[index]])
+    return list(zip(*columns, strict=True))
 
 
 def prepare(statement: ClauseElement, dialect: Dialect,
@@ -120,6 +119,8 @@ class StatementCache:
         self.dialect = engine.dialect
         self.driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self.size = size
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.postgresql = engine.dialect.name == "postgresql"
         self._entries: dict[Hashable, Prepared] = {}
 
     def first(self, cursor: Any, statement: Select[Any], params: Mapping[str, Any],
@@ -145,20 +146,64 @@ class StatementCache:
         statement, types = build()
         return prepare(statement, self.dialect, types)
 
-    @contextmanager
-    def cursor(self, snapshot: bool = False) -> Iterator[Any]:
+    def cursor(self, snapshot: bool = False) -> DriverCursor:
         """A driver cursor on a pooled connection; ``snapshot`` reads in one transaction."""
-        connection = self.engine.raw_connection()
+        return DriverCursor(self, snapshot)
+
+
+class DriverCursor:
+    """``with cache.cursor(snapshot) as cursor``: a driver cursor on a pooled connection,
+    given back when the block ends. A class, not a generator: it runs on every read.
+
+    On SQLite a ``snapshot`` reads in one transaction (``BEGIN`` ... ``COMMIT``), so that a
+    count and its page agree. On PostgreSQL the reads run in autocommit: one round trip per
+    statement, without the ``BEGIN`` and the ``ROLLBACK`` the pool would otherwise cost (each
+    statement of a READ COMMITTED transaction takes its own snapshot anyway). The connection
+    goes back to the pool as it came, outside autocommit; a streamed read, whose server-side
+    cursor needs a transaction, leaves autocommit first (``reading.FastReader.stream``).
+    """
+
+    __slots__ = ("_cache", "_connection", "_cursor", "_driver", "_snapshot")
+
+    def __init__(self, cache: StatementCache, snapshot: bool) -> None:
+        self._cache = cache
+        self._snapshot = snapshot and cache.sqlite
+        self._connection: Any = None
+        self._cursor: Any = None
+        self._driver: Any = None
+
+    def __enter__(self) -> Any:
+        connection = self._connection = self._cache.engine.raw_connection()
         try:
-            cursor = connection.cursor()
-            sqlite = self.dialect.name == "sqlite"
-            if snapshot and sqlite:
+            if self._cache.postgresql:
+                driver: Any = connection.driver_connection
+                driver.autocommit = True
+                self._driver = driver
+            cursor = self._cursor = connection.cursor()
+            if self._snapshot:
                 cursor.execute("BEGIN")
+        except BaseException:
+            self._release()
+            raise
+        return cursor
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            cursor = self._cursor
             try:
-                yield cursor
-            finally:
-                if snapshot and sqlite:
+                if self._snapshot:
                     cursor.execute("COMMIT")
+            finally:
                 cursor.close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        connection, driver = self._connection, self._driver
+        try:
+            if driver is not None and driver.autocommit:
+                driver.autocommit = False
+        except Exception:  # a broken connection: never hand it out again
+            connection.invalidate()
         finally:
             connection.close()
