@@ -166,6 +166,12 @@ def untimed(connection: Connection) -> None:
         connection.exec_driver_sql(f"SET {scope} statement_timeout = 0")
 
 
+def behind_pooler(engine: Engine) -> bool:
+    """Whether ``engine`` reaches PostgreSQL through a transaction pooler: its checkouts
+    begin a transaction (``_configure_pooled``), so its connections stay out of autocommit."""
+    return engine in _POOLED
+
+
 def _postgres_connect_args(url: sa.URL, connect_args: dict[str, Any], settings: Settings,
                            read_only: bool) -> tuple[sa.URL, dict[str, Any]]:
     """psycopg's arguments: the session settings, and ``prepare_threshold`` (from the URL,

@@ -21,6 +21,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.types import TypeEngine
 
+from .database import behind_pooler
+
 Processor = Callable[[Any], Any]
 _CACHES: weakref.WeakKeyDictionary[Engine, StatementCache] = weakref.WeakKeyDictionary()
 
@@ -120,7 +122,9 @@ class StatementCache:
         self.driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self.size = size
         self.sqlite = engine.dialect.name == "sqlite"
-        self.postgresql = engine.dialect.name == "postgresql"
+        # Autocommit reads save BEGIN and ROLLBACK, except behind a transaction pooler,
+        # where each checkout begins a transaction for its settings (database.py).
+        self.autocommit = engine.dialect.name == "postgresql" and not behind_pooler(engine)
         self._entries: dict[Hashable, Prepared] = {}
 
     def first(self, cursor: Any, statement: Select[Any], params: Mapping[str, Any],
@@ -175,7 +179,7 @@ class DriverCursor:
     def __enter__(self) -> Any:
         connection = self._connection = self._cache.engine.raw_connection()
         try:
-            if self._cache.postgresql:
+            if self._cache.autocommit:
                 driver: Any = connection.driver_connection
                 driver.autocommit = True
                 self._driver = driver
