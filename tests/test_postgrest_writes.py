@@ -5,14 +5,18 @@ afterwards is read with plain SQL."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from conftest import rows
+from factories import live_server
 from tablerest.auth import issue_token
 from tablerest.extension import state_of
 from tablerest.postgrest import options_for, register
@@ -322,3 +326,37 @@ def test_users_hide_passwords_and_ambiguous_embeds_are_300(blog: Any) -> None:
                            headers=REPRESENTATION)
     assert response.status_code == 201
     assert "password" not in response.json[0]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("resolution", ["merge-duplicates", "ignore-duplicates", "put"])
+def test_concurrent_upserts_of_one_new_key_all_succeed(app: Flask, pg: FlaskClient,
+                                                       engine: sa.Engine,
+                                                       resolution: str) -> None:
+    # Clients upsert the same new key at once: one inserts, the others merge (or leave it),
+    # as PostgREST's INSERT ... ON CONFLICT does; none gets a 409. Many keys, many tries.
+    clients, keys = 6, [f"{letter}{digit}" for letter in "qrs" for digit in range(10)]
+    barrier = threading.Barrier(clients)
+
+    def upsert(client: int) -> list[int]:
+        statuses = []
+        with httpx.Client(base_url=base, timeout=30) as http:
+            for code in keys:
+                barrier.wait()
+                row = {"code": code, "name": f"{code} {client}"}
+                if resolution == "put":  # PUT by the key: insert or replace
+                    response = http.put(f"{API}/countries?code=eq.{code}", json=row)
+                else:
+                    response = http.post(f"{API}/countries", json=row,
+                                         headers={"Prefer": f"resolution={resolution}"})
+                statuses.append(response.status_code)
+        return statuses
+
+    with live_server(app) as base, ThreadPoolExecutor(clients) as pool:
+        answers = list(pool.map(upsert, range(clients)))
+    assert {status for statuses in answers for status in statuses} <= {200, 201, 204}, answers
+    if resolution == "merge-duplicates":  # per key, one created it, the others merged
+        for index in range(len(keys)):
+            assert [statuses[index] for statuses in answers].count(201) == 1, answers
+    stored = countries(engine)
+    assert all(stored[code].startswith(code) for code in keys)

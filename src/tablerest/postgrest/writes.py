@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from ..coerce import coerce
-from ..errors import Forbidden
+from ..errors import Conflict, Forbidden
 from ..query.compile import Binder, collect, compile_where
 from ..query.model import Node
 from ..resource import RequestContext
@@ -165,6 +165,26 @@ def delete_matching(ctx: RequestContext, served: Served, rows: Sequence[dict[str
     return deleted
 
 
+def _find_or_insert(ctx: RequestContext, served: Served, match: Mapping[str, Any],
+                    raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The visible row holding ``match`` (to update), else ``raw`` inserted: (the row found,
+    None) or ({}, the row inserted). The insert runs in a savepoint: when another
+    transaction inserts the same key first, it fails on the unique index (after waiting for
+    that one to commit), and the row the other wrote is found instead, as PostgREST's
+    ``INSERT ... ON CONFLICT`` would."""
+    current = find(ctx, served, match)
+    if current is not None:
+        return current, None
+    try:
+        with ctx.connection.begin_nested():
+            return {}, insert(ctx, served, raw)
+    except Conflict:
+        current = find(ctx, served, match)
+        if current is None:
+            raise
+        return current, None
+
+
 def upsert(ctx: RequestContext, served: Served, raw: Mapping[str, Any],
            conflict: Sequence[str], ignore: bool) -> tuple[dict[str, Any] | None, bool]:
     """Insert ``raw``, or when a row holds its ``conflict`` values, update that row with
@@ -176,9 +196,9 @@ def upsert(ctx: RequestContext, served: Served, raw: Mapping[str, Any],
         match = {name: coerce(served.info.fields[name], raw[name]) for name in conflict}
     except ValueError as exc:
         raise PostgrestError(400, "22P02", f"invalid input for on_conflict: {exc}") from None
-    current = find(ctx, served, match)
-    if current is None:
-        return insert(ctx, served, raw), True
+    current, inserted = _find_or_insert(ctx, served, match, raw)
+    if inserted is not None:
+        return inserted, True
     if ignore:
         return None, False
     rest = {name: value for name, value in raw.items() if name not in conflict}
@@ -239,9 +259,9 @@ def put(ctx: RequestContext, served: Served, key: Mapping[str, Any], row: Mappin
     """Insert ``row``, or replace every column of the row ``key`` names (as tablerest's own
     ``PUT /things/<key>``: a nullable column the body leaves out becomes NULL), under the
     policy and hooks. The row written and whether it was inserted."""
-    current = find(ctx, served, key)
-    if current is None:
-        return insert(ctx, served, row), True
+    current, inserted = _find_or_insert(ctx, served, key, row)
+    if inserted is not None:
+        return inserted, True
     rest = {name: value for name, value in row.items() if name not in key}
     updatable = served.resource.updatable_fields
     values = served.validate_body(rest, "replace", updatable)
