@@ -28,7 +28,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from .query.compile import Binder, Scope, compile_where
+from .query.compile import Scope, matching
 from .query.model import Query
 
 if TYPE_CHECKING:
@@ -101,13 +101,7 @@ def count(source: Counting, strategy: str, up_to: int) -> Total | None:
 
 def matching_statement(query: Query, scope: Scope) -> Select[Any]:
     """The rows ``query`` matches in ``scope``, as one column of ones: what is counted."""
-    statement: Select[Any] = sa.select(sa.literal_column("1")).select_from(scope.source)
-    if scope.where:
-        statement = statement.where(*scope.where)
-    if query.where is not None:
-        statement = statement.where(compile_where(query.where, scope.table, Binder(),
-                                                  scope.rows))
-    return statement
+    return matching(query, scope, sa.literal_column("1"))
 
 
 def _key(source: Counting, *parts: Hashable) -> Hashable | None:

@@ -92,6 +92,15 @@ class ListPlan:
                               self.sort, None, limited=False)
 
 
+def position_of(columns: list[Column[Any]], column: Column[Any]) -> int:
+    """Where ``column`` is selected in ``columns``, appended when it is not yet."""
+    for index, selected in enumerate(columns):
+        if selected is column:
+            return index
+    columns.append(column)
+    return len(columns) - 1
+
+
 def plan_list(query: Query, scope: Scope, target: Served, shape: Hashable,
               values: dict[str, Any], after: Sequence[Any] | None,
               limit: int | None) -> ListPlan:
@@ -101,15 +110,8 @@ def plan_list(query: Query, scope: Scope, target: Served, shape: Hashable,
     columns = [target.info.fields[name].column for name in names]
     sort = sort_columns(query, scope, target.key_columns)
 
-    def position(column: Column[Any]) -> int:
-        for index, selected in enumerate(columns):
-            if selected is column:
-                return index
-        columns.append(column)
-        return len(columns) - 1
-
     include_positions = {
-        include.key: [position(scope.table.c[local.name])
+        include.key: [position_of(columns, scope.table.c[local.name])
                       for local, _ in target.relations[include.relation][0].pairs]
         for include in query.include if include.fetched
     }
@@ -274,15 +276,8 @@ def _related(reader: Reader, include: Include, relation: RelationInfo, other: Se
     names = list(include.fields) if include.fields is not None else other.visible_names
     columns = [other.info.fields[name].column for name in names]
 
-    def position(column: Column[Any]) -> int:
-        for index, selected in enumerate(columns):
-            if selected is column:
-                return index
-        columns.append(column)
-        return len(columns) - 1
-
     positions = {
-        child.key: [position(other.table.c[local.name])
+        child.key: [position_of(columns, other.table.c[local.name])
                     for local, _ in other.relations[child.relation][0].pairs]
         for child in include.include if child.fetched
     }

@@ -259,12 +259,7 @@ def list_statement(
     cursor's values, when ``keyset`` gives which of them are NULL), ``_limit`` (when
     ``limited``) and ``_offset`` (when the query has a non-zero offset).
     """
-    statement = sa.select(*columns).select_from(scope.source)
-    if scope.where:
-        statement = statement.where(*scope.where)
-    if query.where is not None:
-        statement = statement.where(compile_where(query.where, scope.table, Binder(),
-                                                  scope.rows))
+    statement = matching(query, scope, *columns)
     if keyset is not None:
         statement = statement.where(keyset_where(sort, keyset))
     statement = statement.order_by(*(key.clause() for key in sort))
@@ -275,15 +270,20 @@ def list_statement(
     return statement
 
 
-def count_statement(query: Query, scope: Scope) -> Select[Any]:
-    """How many rows match ``query``, whatever the page."""
-    statement = sa.select(sa.func.count()).select_from(scope.source)
+def matching(query: Query, scope: Scope, *columns: ColumnElement[Any]) -> Select[Any]:
+    """``columns`` of the rows of ``scope`` that ``query``'s filter matches, in no order."""
+    statement = sa.select(*columns).select_from(scope.source)
     if scope.where:
         statement = statement.where(*scope.where)
     if query.where is not None:
         statement = statement.where(compile_where(query.where, scope.table, Binder(),
                                                   scope.rows))
     return statement
+
+
+def count_statement(query: Query, scope: Scope) -> Select[Any]:
+    """How many rows match ``query``, whatever the page."""
+    return matching(query, scope, sa.func.count())
 
 
 # -- includes ------------------------------------------------------------------------------
