@@ -24,8 +24,9 @@ from werkzeug.test import TestResponse
 
 from conftest import rows
 from factories import add_post, add_tags, add_user
+from tablerest.extension import state_of
 from test_include import SelectCounter
-from testapp import create_app
+from testapp import Base, create_app
 
 CHROME = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
           "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7")
@@ -390,6 +391,25 @@ def test_the_count_or_that_it_was_skipped(client: FlaskClient, blog: dict[str, A
     assert "25 items match" in get_page(client, "/posts").one("p", class_="summary").text()
     skipped = get_page(client, "/posts?count=false").one("p", class_="summary").text()
     assert "not counted" in skipped
+
+
+def test_an_estimated_count_says_so(db_url: str) -> None:
+    # Past TABLEREST_COUNT_EXACT_UP_TO the default count is an estimate: the page says
+    # "about", and count=exact gives the exact figure.
+    app = create_app(db_url, TABLEREST_COUNT_EXACT_UP_TO=10)
+    engine = state_of(app).engine
+    Base.metadata.create_all(engine)
+    try:
+        alice = add_user(engine, "alice")
+        for number in range(12):
+            add_post(engine, alice, f"post {number}")
+        client = app.test_client()
+        summary = get_page(client, "/posts?limit=5").one("p", class_="summary").text()
+        assert summary.startswith("About ") and "estimated" in summary
+        exact = get_page(client, "/posts?limit=5&count=exact").one("p", class_="summary")
+        assert exact.text().startswith("12 items match")
+    finally:
+        engine.dispose()
 
 
 def test_item_page_links_relations_and_targets(client: FlaskClient,

@@ -131,6 +131,7 @@ def list_page(target: Served, query: Query, envelope: dict[str, Any], body: byte
     return render(
         templates, title=title_of(title), heading=visible(path), resource=target.name,
         columns=columns, rows=rows, count=count, shown=len(items),
+        estimated=envelope.get("count_kind") == "estimated",
         next=envelope["next"], first=with_params(request, drop=PAGE)
         if any(name in request.args for name in PAGE) else None,
         filters=_filters(target), kept=_kept(), list_path=path,
