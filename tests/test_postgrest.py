@@ -343,6 +343,12 @@ def test_paths_and_methods(pg: FlaskClient) -> None:
     root = pg.get(f"{API}/")
     assert root.status_code == 200
     assert "/posts" in root.json["paths"]
+    # a method no route serves: PostgREST's body under the prefix, problem JSON elsewhere
+    error(pg.open(f"{API}/posts", method="BREW"), 405, "PGRST117")
+    assert "Allow" in pg.open(f"{API}/posts", method="BREW").headers
+    error(pg.open(f"{API}/rpc/anything", method="BREW"), 405, "PGRST117")
+    outside = pg.open("/posts", method="BREW")
+    assert (outside.status_code, outside.content_type) == (405, "application/problem+json")
 
 
 def test_tablerest_routes_keep_problem_json(pg: FlaskClient) -> None:

@@ -191,7 +191,7 @@ def _render_problem(error: ProblemError) -> Response:
     return _respond(error.body(), error.status, error.headers)
 
 
-def _render_http_exception(error: HTTPException) -> Response:
+def render_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     headers: dict[str, str] = {}
     if status == 405:
@@ -220,7 +220,7 @@ def _render_unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Make every error of ``app`` a problem+json response, unknown routes included."""
     app.register_error_handler(ProblemError, _render_problem)
-    app.register_error_handler(HTTPException, _render_http_exception)
+    app.register_error_handler(HTTPException, render_http_exception)
 
     def unexpected(error: Exception) -> Response:
         reason = unavailable(error)

@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from functools import partial
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import MethodNotAllowed
 
-from ..errors import ConfigurationError
-from .errors import register_handlers
+from ..errors import ConfigurationError, render_http_exception
+from .errors import register_handlers, render_http
 from .views import Options, no_function, no_path, resource, root
 
 __all__ = ["Options", "options_for", "register"]
@@ -58,3 +59,13 @@ def register(app: Flask, options: Options) -> None:
     blueprint.add_url_rule("/<path:rest>", "path", no_path, methods=METHODS)
     register_handlers(blueprint, lambda: current_app)
     app.register_blueprint(blueprint)
+    prefix = options.prefix
+
+    def not_allowed(error: MethodNotAllowed) -> Response:
+        # A method no rule serves fails in routing, before any blueprint is chosen: under
+        # the prefix it is answered in PostgREST's body too.
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return render_http(error)
+        return render_http_exception(error)
+
+    app.register_error_handler(MethodNotAllowed, not_allowed)

@@ -168,18 +168,21 @@ def render(error: PostgrestError) -> Response:
     return response
 
 
+def render_http(error: HTTPException) -> Response:
+    """An HTTP error (no route, a method not served) in PostgREST's body."""
+    status = error.code or 500
+    code = {404: "PGRST125", 405: "PGRST117"}.get(status, "PGRST000")
+    headers = {name: value for name, value in error.get_headers() if name == "Allow"}
+    return render(PostgrestError(status, code, error.description or error.name,
+                                 headers=headers))
+
+
 def register_handlers(blueprint: Any, app_of: Any) -> None:
     """Render every error raised under the dialect's prefix in PostgREST's body."""
 
     def problem(error: ProblemError) -> Response:
         return render(translate(error))
 
-    def http(error: HTTPException) -> Response:
-        status = error.code or 500
-        code = {404: "PGRST125", 405: "PGRST117"}.get(status, "PGRST000")
-        headers = {name: value for name, value in error.get_headers() if name == "Allow"}
-        return render(PostgrestError(status, code, error.description or error.name,
-                                     headers=headers))
 
     def unexpected(error: Exception) -> Response:
         if isinstance(error, DBAPIError):
@@ -206,5 +209,5 @@ def register_handlers(blueprint: Any, app_of: Any) -> None:
             f"{request_id}.", request_id))
 
     blueprint.register_error_handler(ProblemError, problem)
-    blueprint.register_error_handler(HTTPException, http)
+    blueprint.register_error_handler(HTTPException, render_http)
     blueprint.register_error_handler(Exception, unexpected)
