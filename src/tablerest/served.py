@@ -13,12 +13,13 @@ from typing import Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, Engine, FromClause
+from sqlalchemy import ColumnElement, Connection, Engine, FromClause, Select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import Column
 
 from .coerce import coerce_key
 from .cursors import Cursors
+from .database import DriverWrite
 from .errors import BadRequest, FieldError, NotFound, ValidationFailed
 from .integrity import delete_conflict, translate
 from .orm import hash_password
@@ -46,6 +47,32 @@ def relation_order(relation: RelationInfo) -> list[SortColumn]:
     return [SortColumn(f"{secondary.name}.{column.name}", secondary.c[column.name], True,
                        bool(secondary.c[column.name].nullable))
             for column in relation.secondary_order]
+
+
+class WriteContext(RequestContext):
+    """The ``RequestContext`` of a write on the driver (``database.DriverWrite``): its
+    ``connection`` is made when a hook or policy first asks for it, in the same transaction;
+    ``first`` and the prepared statements run on the driver cursor without it."""
+
+    def __init__(self, write: DriverWrite, method: str, principal: Any | None = None) -> None:
+        self.write = write
+        self.method = method
+        self.principal = principal
+        self.extras = {}
+
+    @property
+    def connection(self) -> Connection:
+        return self.write.connection()
+
+    @connection.setter
+    def connection(self, _value: Connection) -> None:
+        raise AttributeError("the connection of a write is its transaction's")
+
+    def __repr__(self) -> str:  # without making the connection
+        return f"WriteContext(method={self.method!r}, principal={self.principal!r})"
+
+    def first(self, statement: Select[Any], **params: Any) -> tuple[Any, ...] | None:
+        return cache_for(self.write.engine).first(self.write.cursor, statement, params)
 
 
 class Served:
@@ -152,6 +179,8 @@ class Served:
     def writer(self, ctx: RequestContext) -> Reader:
         """Statements inside a write transaction: prepared ones on its driver cursor."""
         if self.fast:
+            if isinstance(ctx, WriteContext):
+                return FastReader(self.statements, ctx.write.cursor)
             return FastReader(self.statements, ctx.connection.connection.cursor())
         return SqlReader(ctx)
 

@@ -20,13 +20,13 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from ..database import write_transaction
+from ..database import DriverWrite, write_transaction
 from ..http import json_response, wants_json
 from ..representations import negotiate
 from ..resource import RequestContext
 from ..schema import RelationInfo
 from ..serialization import dumps
-from ..served import Served
+from ..served import Served, WriteContext
 from ..timestamps import utcnow_for
 from .base import Views, no_query_parameters, not_allowed
 from .lists import fast_for, list_response
@@ -82,8 +82,8 @@ class Relations(Views):
         body = self.write_body()
         writable, validator = served.child_validators[relation.name]
         rows = self.write_rows(body, target, writable, validator)
-        with write_transaction(served.engine) as connection:
-            ctx = self.context(connection)
+        with DriverWrite(served.engine) as write:
+            ctx = WriteContext(write, request.method, self.state.principal(request))
             parent = served.parent(served.writer(ctx), key)
             filled: dict[str, Any] = {}
             for local, remote in relation.pairs:
