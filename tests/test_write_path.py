@@ -9,12 +9,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from conftest import rows
 from factories import serving
 from tablerest import Forbidden, Policy, RequestContext, Resource
 from tablerest.extension import state_of
+from test_hot_paths import add_user, bearer
 from testapp import Post, Tag, User
 
 USER = {"name": "ann", "email": "ann@example.com", "password": "password-1"}
@@ -109,3 +112,70 @@ def test_a_policy_reads_on_the_driver_and_its_refusal_writes_nothing(
         assert refused.get_json()["detail"] == "This user may not post."
     assert rows(engine, "SELECT id FROM posts") == []
     assert rows(engine, "SELECT name FROM tags") == []
+
+
+def test_a_create_under_a_missing_parent_is_404_whatever_the_policy_says(
+        mb_client: FlaskClient, microblog: Flask) -> None:
+    """The parent's check is part of the INSERT: a missing parent still answers 404 before
+    the policy's 401 or 403, as when the parent was read first."""
+    engine = state_of(microblog).engine
+    ann, bob = add_user(engine, "ann"), add_user(engine, "bob")
+    headers = bearer(mb_client, "ann")
+    missing = "No users item has the key '999'."
+    for answer in (mb_client.post("/users/999/messages", json={"content": "Hi."}),
+                   mb_client.post("/users/999/messages", json={"content": "Hi."},
+                                  headers=headers),
+                   mb_client.post("/users/999/messages", json=[{"content": "Hi."}] * 2,
+                                  headers=headers)):
+        assert answer.status_code == 404, answer.get_data(as_text=True)
+        assert answer.get_json()["detail"] == missing
+    assert mb_client.post("/users/x1/messages", json={"content": "Hi."},
+                          headers=headers).status_code == 404
+    refused = mb_client.post(f"/users/{bob}/messages", json={"content": "Hi."},
+                             headers=headers)
+    assert refused.status_code == 403, refused.get_data(as_text=True)
+    assert refused.get_json()["detail"] == "You can post messages only as yourself."
+    assert mb_client.post(f"/users/{ann}/messages",
+                          json={"content": "Hi."}).status_code == 401
+    assert rows(engine, "SELECT id FROM messages") == []
+    posted = mb_client.post(f"/users/{ann}/messages", json={"content": "Kept."},
+                            headers=headers)
+    assert posted.status_code == 201, posted.get_data(as_text=True)
+    item = posted.get_json()
+    assert posted.headers["Location"] == f"/messages/{item['id']}"
+    assert item == mb_client.get(posted.headers["Location"]).get_json()
+    assert item["user_id"] == ann and item["content"] == "Kept."
+    connection = engine.raw_connection()  # back in the pool as it came, on PostgreSQL too
+    try:
+        if engine.dialect.name == "postgresql":
+            assert connection.driver_connection.autocommit is False  # type: ignore[union-attr]
+    finally:
+        connection.close()
+    assert [row["content"] for row in rows(engine, "SELECT content FROM messages")] \
+        == ["Kept."]
+
+
+def test_a_create_under_a_parent_answers_the_row_as_stored(db_url: str,
+                                                          engine: sa.Engine) -> None:
+    """Every column type goes through the one-statement INSERT as through VALUES (on
+    PostgreSQL each parameter is cast to its column's type)."""
+    with serving(db_url, User, Post) as app:
+        client = app.test_client()
+        user = client.post("/users", json=USER).get_json()
+        one = {"title": "t", "body": "b", "published": True, "rating": "4.25"}
+        alone = client.post(f"/users/{user['id']}/posts", json=one)
+        assert alone.status_code == 201, alone.get_json()
+        batch = client.post(f"/users/{user['id']}/posts",
+                            json=[{"title": "u"}, {"title": "v", "rating": 1}])
+        assert batch.status_code == 201, batch.get_json()
+        for item in [alone.get_json(), *batch.get_json()]:
+            assert item == client.get(f"/posts/{item['id']}").get_json()
+        assert alone.get_json()["published"] is True
+        assert alone.get_json()["user_id"] == user["id"]
+        # A database error in a batch (a title too long for PostgreSQL, a NOT NULL on
+        # both): nothing of it stays.
+        failed = client.post(f"/users/{user['id']}/posts",
+                             json=[{"title": "w"}, {"title": None}])
+        assert failed.status_code in (400, 422), failed.get_json()
+    assert [row["title"] for row in rows(engine, "SELECT title FROM posts ORDER BY id")] \
+        == ["t", "u", "v"]

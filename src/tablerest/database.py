@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -42,6 +42,9 @@ from .errors import ConfigurationError
 from .settings import Settings, normalise_url
 
 log = logging.getLogger("tablerest")
+T = TypeVar("T")
+#: psycopg's transaction status of a connection outside any transaction.
+_IDLE = 0
 
 # Set inside ``writing()``: a context variable costs less than an execution option per request.
 _WRITING: ContextVar[bool] = ContextVar("tablerest_writing", default=False)
@@ -355,6 +358,24 @@ class DriverWrite:
             finally:
                 _JOINING.reset(token)
         return joined
+
+    def alone(self, statement: Callable[[], T]) -> T:
+        """Run ``statement``, the transaction's only one: on PostgreSQL in autocommit when
+        nothing ran before it (one round trip, where ``BEGIN``, the statement and ``COMMIT``
+        were three); else in the transaction as any other. Not behind a transaction
+        pooler, whose checkout began a transaction for its settings."""
+        driver = self._raw.driver_connection
+        if self.engine.dialect.name != "postgresql" or self._joined is not None \
+                or self.engine in _POOLED or driver.info.transaction_status != _IDLE:
+            return statement()
+        driver.autocommit = True
+        try:
+            return statement()
+        finally:
+            try:
+                driver.autocommit = False
+            except Exception:  # a broken connection: never hand it out again
+                self._raw.invalidate()
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         try:
