@@ -88,8 +88,12 @@ class Under:
     alone: bool
 
     def check(self, ctx: RequestContext) -> None:
-        """The 404 of a missing parent, as ``Served.parent`` gives it."""
-        self.parent.parent(self.parent.writer(ctx), self.raw_key)
+        """The 404 of a missing parent, as ``Served.parent`` gives it. Called when the
+        policy refused: a transaction its error left unusable keeps that error."""
+        try:
+            self.parent.parent(self.parent.writer(ctx), self.raw_key)
+        except DBAPIError:
+            return
 
 
 class Served:
