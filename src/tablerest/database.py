@@ -30,20 +30,26 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import has_request_context
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import DBAPIError
 
 from .errors import ConfigurationError
 from .settings import Settings, normalise_url
 
 log = logging.getLogger("tablerest")
+T = TypeVar("T")
+#: psycopg's transaction status of a connection outside any transaction.
+_IDLE = 0
 
 # Set inside ``writing()``: a context variable costs less than an execution option per request.
 _WRITING: ContextVar[bool] = ContextVar("tablerest_writing", default=False)
+# Set while a ``Connection`` joins a transaction ``DriverWrite`` began on the driver.
+_JOINING: ContextVar[bool] = ContextVar("tablerest_joining", default=False)
 _CONFIGURED: weakref.WeakSet[Engine] = weakref.WeakSet()
 #: PostgreSQL engines behind a transaction pooler (``TABLEREST_DATABASE_POOLER``).
 _POOLED: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -111,6 +117,8 @@ def _configure_sqlite(engine: Engine, settings: Settings, owned: bool = True) ->
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:
+        if _JOINING.get():  # the transaction is open on the driver already (DriverWrite)
+            return
         write = _WRITING.get()
         # Straight to the driver: this runs for every transaction, so skip SQLAlchemy's
         # statement machinery for two constant words.
@@ -305,6 +313,129 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             committed = _AFTER_COMMIT.get(engine)
             if committed is not None:
                 _report_commit(committed, connection)
+
+
+class DriverWrite:
+    """``with DriverWrite(engine) as write``: one write transaction on a pooled driver
+    connection, as ``write_transaction`` makes it, without SQLAlchemy's ``Connection`` unless
+    something asks for one (``write.connection()``: a hook or policy that runs SQL).
+
+    The checkout runs the pool's events as any checkout does (the statement clock, the
+    settings behind a transaction pooler, a broken connection replaced). SQLite begins with
+    ``BEGIN IMMEDIATE``; psycopg begins at the first statement. The block commits when it
+    ends normally and rolls back on any exception; after the commit the engine's after-commit
+    callback (replicas) gets a ``Connection`` on the same driver connection. Driver errors
+    are raised as SQLAlchemy's, as from ``write_transaction``.
+    """
+
+    __slots__ = ("_joined", "_raw", "cursor", "engine")
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._raw: Any = None
+        self._joined: Connection | None = None
+        self.cursor: Any = None
+
+    def __enter__(self) -> DriverWrite:
+        raw = self._raw = self.engine.raw_connection()
+        try:
+            cursor = self.cursor = raw.cursor()
+            if self.engine.dialect.name == "sqlite":
+                self._driver("BEGIN IMMEDIATE", cursor.execute, "BEGIN IMMEDIATE")
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def connection(self) -> Connection:
+        """A SQLAlchemy ``Connection`` in this transaction (made at the first call)."""
+        joined = self._joined
+        if joined is None:
+            joined = self._joined = Connection(self.engine, connection=self._raw)
+            token = _JOINING.set(True)  # the driver is in the transaction: no second BEGIN
+            try:
+                joined.begin()
+            finally:
+                _JOINING.reset(token)
+        return joined
+
+    def alone(self, statement: Callable[[], T]) -> T:
+        """Run ``statement``, the transaction's only one: on PostgreSQL in autocommit when
+        nothing ran before it (one round trip, where ``BEGIN``, the statement and ``COMMIT``
+        were three); else in the transaction as any other. Not behind a transaction
+        pooler, whose checkout began a transaction for its settings."""
+        driver = self._raw.driver_connection
+        if self.engine.dialect.name != "postgresql" or self._joined is not None \
+                or self.engine in _POOLED or driver.info.transaction_status != _IDLE:
+            return statement()
+        driver.autocommit = True
+        try:
+            return statement()
+        finally:
+            try:
+                driver.autocommit = False
+            except Exception:  # a broken connection: never hand it out again
+                self._raw.invalidate()
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is not None:
+                self._rollback()
+                return
+            joined = self._joined
+            if joined is not None and joined.in_transaction():
+                joined.commit()
+            else:
+                self._driver("COMMIT", self._raw.commit)
+            if _AFTER_COMMIT:  # empty unless replicas are configured
+                committed = _AFTER_COMMIT.get(self.engine)
+                if committed is not None:
+                    if self._joined is None:
+                        self._joined = Connection(self.engine, connection=self._raw)
+                    _report_commit(committed, self._joined)
+        finally:
+            self._release()
+
+    def _rollback(self) -> None:
+        """Roll back after an error; a connection that cannot is never handed out again
+        (the error the block raised is the one the client hears of)."""
+        joined = self._joined
+        try:
+            if joined is not None and joined.in_transaction():
+                joined.rollback()
+            else:
+                self._raw.rollback()
+        except Exception:
+            if joined is None:
+                self._raw.invalidate()
+            elif not joined.invalidated:
+                joined.invalidate()
+
+    def _driver(self, sql: str, action: Callable[..., Any], *args: Any) -> None:
+        error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            action(*args)
+        except error as exc:
+            dialect = self.engine.dialect
+            lost = dialect.is_disconnect(exc, self._raw.dbapi_connection, self.cursor)
+            if lost:
+                self._raw.invalidate(exc)
+            raise DBAPIError.instance(sql, None, exc, error, connection_invalidated=lost,
+                                      dialect=dialect) from exc
+
+    def _release(self) -> None:
+        joined, raw, cursor = self._joined, self._raw, self.cursor
+        self._joined = self._raw = self.cursor = None
+        if joined is not None:
+            joined.close()  # gives the driver connection back to the pool
+            return
+        try:
+            if cursor is not None:
+                cursor.close()
+        except Exception:  # a broken connection: the pool's reset replaces it
+            pass
+        finally:
+            raw.close()
 
 
 def after_commit(engine: Engine, callback: Callable[[Connection], None]) -> None:

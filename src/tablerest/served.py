@@ -9,23 +9,25 @@ reader; the listing code and the OpenAPI document read it too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, Engine, FromClause
+from sqlalchemy import ColumnElement, Connection, Engine, FromClause, Select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import Column
 
 from .coerce import coerce_key
 from .cursors import Cursors
+from .database import DriverWrite
 from .errors import BadRequest, FieldError, NotFound, ValidationFailed
 from .integrity import delete_conflict, translate
 from .orm import hash_password
 from .query.compile import Scope as SqlScope
 from .query.compile import SortColumn, include_links
 from .query.model import Vocabulary
-from .reading import FastReader, Reader, SqlReader
+from .reading import Built, FastReader, Reader, SqlReader
 from .resource import Policy, RequestContext, Resource
 from .schema import FieldInfo, RelationInfo
 from .settings import Settings
@@ -46,6 +48,52 @@ def relation_order(relation: RelationInfo) -> list[SortColumn]:
     return [SortColumn(f"{secondary.name}.{column.name}", secondary.c[column.name], True,
                        bool(secondary.c[column.name].nullable))
             for column in relation.secondary_order]
+
+
+class WriteContext(RequestContext):
+    """The ``RequestContext`` of a write on the driver (``database.DriverWrite``): its
+    ``connection`` is made when a hook or policy first asks for it, in the same transaction;
+    ``first`` and the prepared statements run on the driver cursor without it."""
+
+    def __init__(self, write: DriverWrite, method: str, principal: Any | None = None) -> None:
+        self.write = write
+        self.method = method
+        self.principal = principal
+        self.extras = {}
+
+    @property
+    def connection(self) -> Connection:
+        return self.write.connection()
+
+    @connection.setter
+    def connection(self, _value: Connection) -> None:
+        raise AttributeError("the connection of a write is its transaction's")
+
+    def __repr__(self) -> str:  # without making the connection
+        return f"WriteContext(method={self.method!r}, principal={self.principal!r})"
+
+    def first(self, statement: Select[Any], **params: Any) -> tuple[Any, ...] | None:
+        return cache_for(self.write.engine).first(self.write.cursor, statement, params)
+
+
+@dataclass(frozen=True)
+class Under:
+    """A create under a parent whose check is part of the INSERT (``Served.folded_parent``):
+    the row is inserted only if the parent row with ``key`` exists."""
+
+    parent: Served
+    raw_key: str
+    key: Any
+    #: The create is the transaction's only statement (one row, no ``after_create``).
+    alone: bool
+
+    def check(self, ctx: RequestContext) -> None:
+        """The 404 of a missing parent, as ``Served.parent`` gives it. Called when the
+        policy refused: a transaction its error left unusable keeps that error."""
+        try:
+            self.parent.parent(self.parent.writer(ctx), self.raw_key)
+        except DBAPIError:
+            return
 
 
 class Served:
@@ -152,6 +200,8 @@ class Served:
     def writer(self, ctx: RequestContext) -> Reader:
         """Statements inside a write transaction: prepared ones on its driver cursor."""
         if self.fast:
+            if isinstance(ctx, WriteContext):
+                return FastReader(self.statements, ctx.write.cursor)
             return FastReader(self.statements, ctx.connection.connection.cursor())
         return SqlReader(ctx)
 
@@ -208,10 +258,19 @@ class Served:
         problem = delete_conflict(exc, self.info, self.engine, current)
         return problem if problem is not None else exc
 
-    def insert(self, ctx: RequestContext, values: dict[str, Any]) -> dict[str, Any]:
-        """Insert one row under the policy and hooks; the created item."""
+    def insert(self, ctx: RequestContext, values: dict[str, Any], under: Under | None = None,
+               ) -> dict[str, Any]:
+        """Insert one row under the policy and hooks; the created item. With ``under``, only
+        if that parent row exists, else its 404 (as when it is read first)."""
         resource = self.resource
-        resource.policy_.can_create(ctx, values)
+        if under is None:
+            resource.policy_.can_create(ctx, values)
+        else:
+            try:
+                resource.policy_.can_create(ctx, values)
+            except Exception:
+                under.check(ctx)  # a missing parent is a 404 before any refusal
+                raise
         resource.before_create(values, ctx)
         now = utcnow()
         for info in self.info.fields.values():
@@ -219,11 +278,64 @@ class Served:
                 values[info.name] = now if getattr(info.column.type, "timezone", False) \
                     else now.replace(tzinfo=None)
         try:
-            item = self.sql.insert(self.writer(ctx), values)
+            if under is None:
+                item = self.sql.insert(self.writer(ctx), values)
+            else:
+                found = self._insert_under(ctx, values, under)
+                if found is None:
+                    raise under.parent.not_found(under.raw_key)
+                item = found
         except DBAPIError as exc:
             raise self.translate_errors(exc, values) from exc
         resource.after_create(item, ctx)
         return item
+
+    def folded_parent(self, relation: RelationInfo, target: Served) -> str | None:
+        """The field of ``target`` that a create under ``relation`` fills with this parent's
+        key, when the parent's check can be part of the INSERT: a plain parent (no row
+        policy or query hook) with one integer key that the relation joins on (so the key
+        from the URL is the value the row would give), and no ``before_create`` on the
+        target, which must not see a create whose parent is missing."""
+        if not self.fast or self._int_key is None or relation.kind != "to_many" \
+                or len(relation.pairs) != 1 or relation.pairs[0][0] is not self.key_columns[0] \
+                or type(target.resource).before_create is not Resource.before_create:
+            return None
+        field = target.info.field_for_column(relation.pairs[0][1])
+        return None if field is None else field.name
+
+    def _insert_under(self, ctx: RequestContext, values: dict[str, Any], under: Under,
+                      ) -> dict[str, Any] | None:
+        """``INSERT ... SELECT ... WHERE EXISTS (the parent)``: one statement where a read
+        of the parent and an insert were two; alone, on PostgreSQL, in autocommit."""
+        sql = self.sql
+        row = sql._with_defaults(values, update=False)
+        names = tuple(sorted(row))
+        params = {f"c{index}": row[name] for index, name in enumerate(names)}
+        params["p0"] = under.key
+        parent_column = under.parent.key_columns[0]
+        postgresql = self.engine.dialect.name == "postgresql"
+
+        def build() -> Built:
+            table = self.table
+            # PostgreSQL types a SELECT's parameters from the SELECT, not the target columns:
+            # cast each to its column's type (SQLite's columns take any value, as VALUES).
+            chosen = [sa.cast(sa.bindparam(f"c{index}", type_=table.c[name].type),
+                              table.c[name].type) if postgresql
+                      else sa.bindparam(f"c{index}", type_=table.c[name].type)
+                      for index, name in enumerate(names)]
+            exists = sa.exists().where(
+                parent_column == sa.bindparam("p0", type_=parent_column.type))
+            statement = sa.insert(table).from_select(
+                list(names), sa.select(*chosen).where(exists),
+            ).returning(*self.visible_columns)
+            return statement, [column.type for column in self.visible_columns]
+
+        def run() -> list[tuple[Any, ...]]:
+            return self.writer(ctx).rows((self.name, "insert_under", names,
+                                          under.parent.name), build, params)
+
+        rows = ctx.write.alone(run) if isinstance(ctx, WriteContext) and under.alone else run()
+        return dict(zip(self.visible_names, rows[0], strict=True)) if rows else None
 
     def update(self, ctx: RequestContext, key: Sequence[Any], current: dict[str, Any],
                values: dict[str, Any]) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 from flask import Request, Response, request
 from sqlalchemy import ColumnElement
 
-from ..database import write_transaction
+from ..database import DriverWrite
 from ..errors import BadRequest, FieldError, MethodNotAllowed
 from ..http import json_response
 from ..listing import (
@@ -34,7 +34,7 @@ from ..query.parse import parse_sort
 from ..reading import FastReader, Reader
 from ..representations import Representation, Stream, negotiate
 from ..serialization import dumps
-from ..served import Served
+from ..served import Served, WriteContext
 from .base import ListRequest, Views
 
 #: A custom list's condition: ``scope(ctx, **url_values)`` -> a WHERE clause on the table.
@@ -76,8 +76,8 @@ class Lists(Views):
         """Create the item (or items) ``body`` holds; the HTML create form calls it too."""
         served = self.served
         rows = self.write_rows(body, served, served.resource.writable_fields)
-        with write_transaction(served.engine) as connection:
-            ctx = self.context(connection)
+        with DriverWrite(served.engine) as write:
+            ctx = WriteContext(write, request.method, self.state.principal(request))
             items = [served.insert(ctx, values) for values in rows]
         if isinstance(body, list):
             return json_response(dumps(items), 201)

@@ -20,13 +20,13 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from ..database import write_transaction
+from ..database import DriverWrite, write_transaction
 from ..http import json_response, wants_json
 from ..representations import negotiate
-from ..resource import RequestContext
+from ..resource import RequestContext, Resource
 from ..schema import RelationInfo
 from ..serialization import dumps
-from ..served import Served
+from ..served import Served, Under, WriteContext
 from ..timestamps import utcnow_for
 from .base import Views, no_query_parameters, not_allowed
 from .lists import fast_for, list_response
@@ -82,19 +82,32 @@ class Relations(Views):
         body = self.write_body()
         writable, validator = served.child_validators[relation.name]
         rows = self.write_rows(body, target, writable, validator)
-        with write_transaction(served.engine) as connection:
-            ctx = self.context(connection)
-            parent = served.parent(served.writer(ctx), key)
-            filled: dict[str, Any] = {}
-            for local, remote in relation.pairs:
-                child_field = target.info.field_for_column(remote)
-                parent_field = served.info.field_for_column(local)
-                assert child_field is not None and parent_field is not None
-                filled[child_field.name] = parent[parent_field.name]
-            items = [target.insert(ctx, {**values, **filled}) for values in rows]
+        folded = served.folded_parent(relation, target)
+        with DriverWrite(served.engine) as write:
+            ctx = WriteContext(write, request.method, self.state.principal(request))
+            if folded is not None:  # the parent's check is part of each INSERT
+                under = Under(served, key, served.parse_key(key)[0], alone=len(rows) == 1 and
+                              type(target.resource).after_create is Resource.after_create)
+                items = [target.insert(ctx, {**values, folded: under.key}, under)
+                         for values in rows]
+            else:
+                items = self._create_under(ctx, key, relation, target, rows)
         if isinstance(body, list):
             return json_response(dumps(items), 201)
         return json_response(dumps(items[0]), 201, {"Location": target.location(items[0])})
+
+    def _create_under(self, ctx: RequestContext, key: str, relation: RelationInfo,
+                      target: Served, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows created after the parent row is read (its key fills the foreign key)."""
+        served = self.served
+        parent = served.parent(served.writer(ctx), key)
+        filled: dict[str, Any] = {}
+        for local, remote in relation.pairs:
+            child_field = target.info.field_for_column(remote)
+            parent_field = served.info.field_for_column(local)
+            assert child_field is not None and parent_field is not None
+            filled[child_field.name] = parent[parent_field.name]
+        return [target.insert(ctx, {**values, **filled}) for values in rows]
 
     def link_view(self, name: str) -> View:
         served = self.served
