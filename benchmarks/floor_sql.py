@@ -113,8 +113,8 @@ def envelope(
         next_url = f"{path}?limit={limit}&offset={following}" if following < count else None
     else:
         next_url = f"{path}?limit={limit}&cursor={cursor}" if cursor else None
-    return {"items": items, "count": count, "limit": limit, "offset": offset,
-            "cursor": cursor, "next": next_url}
+    return {"items": items, "count": count, "count_kind": "exact", "limit": limit,
+            "offset": offset, "cursor": cursor, "next": next_url}
 
 
 class BadToken(Exception):

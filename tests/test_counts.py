@@ -359,3 +359,21 @@ def test_openapi_describes_the_strategies_and_the_kind(db_url: str) -> None:
     body = document["components"]["schemas"]["count_rows.query"]["properties"]["count"]
     assert {"type": "string", "enum": ["exact", "estimated", "none"]} in body["anyOf"]
 
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_small_whole_sqlite_table_is_counted_exactly_on_its_btree(db_url: str) -> None:
+    # The key spans fewer than 4 x TABLEREST_COUNT_EXACT_UP_TO values: SQLite's b-tree count
+    # answers exactly (cheaper than counting rows through a LIMIT); a wider span keeps the
+    # capped count, and a filter always does.
+    with counted_app(db_url, rows=30, analyze=False, TABLEREST_COUNT_EXACT_UP_TO=10) as (
+            app, engine):
+        client = app.test_client()
+        whole = listed(client, "/count_rows?limit=5")
+        assert (whole["count"], whole["count_kind"]) == (30, "exact")
+        filtered = listed(client, "/count_rows?limit=5&n__gte=0")
+        assert (filtered["count"], filtered["count_kind"]) == (11, "estimated")
+        with engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO count_rows (id, n) VALUES (1000, 0)"))
+        wide = listed(client, "/count_rows?limit=5")
+        assert (wide["count"], wide["count_kind"]) == (11, "estimated")
