@@ -86,3 +86,14 @@ def live_server(app: Flask) -> Iterator[str]:
         server.shutdown()
         thread.join(10)
         server.server_close()
+
+
+def postgrest_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The PostgREST error body of ``response``: JSON with all four keys, the status and
+    the code."""
+    assert response.status_code == status, response.data
+    assert response.content_type.startswith("application/json"), response.content_type
+    body: dict[str, Any] = response.json
+    assert set(body) == {"code", "message", "details", "hint"}
+    assert body["code"] == code, body
+    return body

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 from conftest import rows
 from factories import add_post, add_tags, add_user, link, live_server, serving
+from factories import postgrest_error as error
 from tablerest import Resource, listing
 from tablerest.extension import state_of
 from tablerest.postgrest import options_for, register
@@ -61,12 +62,6 @@ def items(response: Any) -> list[dict[str, Any]]:
     return found
 
 
-def error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.data
-    body: dict[str, Any] = response.json
-    assert set(body) == {"code", "message", "details", "hint"}
-    assert body["code"] == code, body
-    return body
 
 
 # -- tablerest's include paths -----------------------------------------------------------------

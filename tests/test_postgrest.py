@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from factories import postgrest_error as error
 from tablerest import TableRest
 from tablerest.postgrest import options_for, register
 
@@ -48,14 +49,6 @@ def ids(client: FlaskClient, query: str) -> list[int]:
     return [row["id"] for row in response.json]
 
 
-def error(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The PostgREST error body of ``response``: all four keys, the status and code."""
-    assert response.status_code == status, response.data
-    assert response.content_type == "application/json; charset=utf-8"
-    body: dict[str, Any] = response.json
-    assert set(body) == {"code", "message", "details", "hint"}
-    assert body["code"] == code, body
-    return body
 
 
 # -- select and embeds ---------------------------------------------------------------------------

@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
+from factories import postgrest_error as error
 from tablerest.extension import state_of
 from tablerest.reflection import create_app
 
@@ -70,12 +70,6 @@ def ids(client: FlaskClient, query: str) -> list[int]:
     return [row["id"] for row in response.json]
 
 
-def error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.data
-    body: dict[str, Any] = response.json
-    assert set(body) == {"code", "message", "details", "hint"}
-    assert body["code"] == code, body
-    return body
 
 
 @pytest.mark.parametrize(("query", "expected"), [

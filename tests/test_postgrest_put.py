@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from conftest import rows
+from factories import postgrest_error as error
 from tablerest.auth import issue_token
 from tablerest.extension import state_of
 from tablerest.postgrest import options_for, register
@@ -35,12 +36,6 @@ def pg(app: Flask, client: FlaskClient) -> FlaskClient:
     return client
 
 
-def error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.data
-    body: dict[str, Any] = response.json
-    assert set(body) == {"code", "message", "details", "hint"}
-    assert body["code"] == code, body
-    return body
 
 
 def countries(engine: sa.Engine) -> dict[str, str]:

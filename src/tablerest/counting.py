@@ -93,9 +93,10 @@ def count(source: Counting, strategy: str, up_to: int) -> Total | None:
         if estimate is None:
             return Total(_exact(source), "exact")
         return Total(estimate, "estimated")
-    if _few_keys(source, up_to):
-        return Total(_exact(source), "exact")
-    counted = _capped(source, up_to)
+    whole = _sqlite_whole(source, up_to)
+    if whole is not None and whole[1]:
+        return Total(whole[0], "exact")
+    counted = _capped(source, up_to) if whole is None else whole[0]
     if counted <= up_to:
         return Total(counted, "exact")
     return Total(max(_estimate(source) or 0, counted), "estimated")
@@ -120,22 +121,31 @@ def _exact(source: Counting) -> int:
     return int(_first(source, source.key, source.exact, source.params))
 
 
-def _few_keys(source: Counting, up_to: int) -> bool:
-    """Whether a whole SQLite table is small enough to count exactly at once: its integer
-    key spans at most ``4 * up_to`` values (two index lookups tell). SQLite counts a whole
-    table on its b-tree without reading the rows, ten times faster than the rows of the
-    capped count: 20 us against 300 us on 10,000 rows."""
+def _sqlite_whole(source: Counting, up_to: int) -> tuple[int, bool] | None:
+    """A whole SQLite table with one integer key, counted in one statement: exactly on its
+    b-tree when the key spans fewer than ``4 * up_to`` values (SQLite counts a b-tree without
+    reading its rows: 15 us against 300 us for 10,000 rows through a ``LIMIT``), else its
+    rows up to ``up_to + 1``. The count and whether it is the whole table's; None when this
+    does not apply. SQLite computes only the branch of the ``CASE`` it takes."""
     keys = list(source.table.primary_key.columns)
     if source.dialect.name != "sqlite" or not source.unfiltered or len(keys) != 1 \
             or not isinstance(keys[0].type, sa.Integer):
-        return False
+        return None
     key = keys[0]
 
     def statement() -> Select[Any]:
-        return sa.select(sa.func.max(key) - sa.func.min(key))
+        # Lone max() and min() subqueries: SQLite reads each off the index's end.
+        span = (sa.select(sa.func.max(key)).scalar_subquery()
+                - sa.select(sa.func.min(key)).scalar_subquery())
+        whole = sa.select(sa.func.count()).select_from(source.table).scalar_subquery()
+        capped = sa.select(sa.func.count()).select_from(
+            source.matching().limit(up_to + 1).subquery()).scalar_subquery()
+        # -1 - capped: negative, so that the answer says which branch counted.
+        return sa.select(sa.case((sa.func.coalesce(span, 0) < 4 * up_to, whole),
+                                 else_=-1 - capped))
 
-    span = _first(source, _key(source, "span"), statement, {})
-    return span is None or int(span) < 4 * up_to
+    found = int(_first(source, _key(source, "whole", up_to), statement, source.params))
+    return (found, True) if found >= 0 else (-1 - found, False)
 
 
 def _capped(source: Counting, up_to: int) -> int:
