@@ -23,7 +23,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -31,7 +30,7 @@ from typing import Any, Protocol, Self
 
 from sqlalchemy.engine import make_url
 
-from pgserver import _free_port, _unprivileged_user, _world_traversable
+from pgserver import _free_port, _unprivileged_user, make_base_dir
 
 __all__ = ["DEFAULT_POOL_SIZE", "PgBouncer", "PgBouncerError", "find_pgbouncer"]
 
@@ -119,14 +118,7 @@ class PgBouncer:
             shutil.rmtree(base_dir, ignore_errors=True)
 
     def _make_base_dir(self) -> Path:
-        if self._run_as is None:
-            return Path(tempfile.mkdtemp(prefix="tablerest-pgbouncer-"))
-        parent = Path(tempfile.gettempdir())
-        if not _world_traversable(parent):
-            parent = Path("/tmp")
-        base_dir = Path(tempfile.mkdtemp(prefix="tablerest-pgbouncer-", dir=parent))
-        os.chown(base_dir, self._run_as.pw_uid, self._run_as.pw_gid)
-        return base_dir
+        return make_base_dir("tablerest-pgbouncer-", self._run_as)
 
     def _write_config(self, base_dir: Path, port: int) -> None:
         server = make_url(self.server.url())

@@ -307,16 +307,7 @@ class PostgresServer(_DatabaseAdmin):
             shutil.rmtree(base_dir, ignore_errors=True)
 
     def _make_base_dir(self) -> Path:
-        if self._run_as is None:
-            return Path(tempfile.mkdtemp(prefix="tablerest-pg-"))
-        # The server's user must be able to reach the directory: fall back to /tmp when TMPDIR
-        # sits somewhere private to root.
-        parent = Path(tempfile.gettempdir())
-        if not _world_traversable(parent):
-            parent = Path("/tmp")
-        base_dir = Path(tempfile.mkdtemp(prefix="tablerest-pg-", dir=parent))
-        os.chown(base_dir, self._run_as.pw_uid, self._run_as.pw_gid)
-        return base_dir
+        return make_base_dir("tablerest-pg-", self._run_as)
 
     def _start_server(self, base_dir: Path) -> int:
         data_dir = base_dir / "data"
@@ -470,6 +461,21 @@ class ReplicaServer(PostgresServer):
     def __repr__(self) -> str:
         where = f"port {self.port}" if self.port is not None else "stopped"
         return f"ReplicaServer({self.name!r}, {where})"
+
+
+def make_base_dir(prefix: str, run_as: pwd.struct_passwd | None) -> Path:
+    """A fresh temporary directory, owned by ``run_as`` when a server runs as that user.
+
+    The server's user must be able to reach the directory: fall back to /tmp when TMPDIR
+    sits somewhere private to root."""
+    if run_as is None:
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    parent = Path(tempfile.gettempdir())
+    if not _world_traversable(parent):
+        parent = Path("/tmp")
+    base_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chown(base_dir, run_as.pw_uid, run_as.pw_gid)
+    return base_dir
 
 
 def _unprivileged_user() -> pwd.struct_passwd:
